@@ -1,0 +1,49 @@
+"""The database handle: one proxy that the tables bind to, opened from a Peewee db_url."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from peewee import DatabaseProxy, DateTimeField
+from playhouse.db_url import connect
+
+from models.errors import ConfigError
+
+database = DatabaseProxy()
+
+# SQLite is shared by web, worker and clock processes: WAL lets readers run beside the one
+# writer, and the busy timeout makes a writer wait for the lock instead of failing at once.
+SQLITE_PRAGMAS = {"journal_mode": "wal", "busy_timeout": 5000, "synchronous": "normal"}
+
+
+def open_database(url: str):
+    """Open (lazily: nothing connects until the first query) the database at `url` and bind
+    the tables to it."""
+    try:
+        if url.startswith("sqlite"):
+            db = connect(url, pragmas=SQLITE_PRAGMAS)
+            if db.database != ":memory:":
+                Path(db.database).parent.mkdir(parents=True, exist_ok=True)
+        else:
+            db = connect(url)
+    except (RuntimeError, ValueError) as exc:
+        raise ConfigError(f"DATABASE_URL={url!r} is not usable: {exc}") from None
+    database.initialize(db)
+    return db
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC now, the form every timestamp column stores."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class PreciseDateTimeField(DateTimeField):
+    """A naive-UTC timestamp kept to the microsecond on every backend.
+
+    MySQL and MariaDB truncate a plain DATETIME to whole seconds; DATETIME(6) keeps the
+    fraction, and the same modifier is valid for PostgreSQL's TIMESTAMP and SQLite.
+    """
+
+    def get_modifiers(self):
+        return [6]

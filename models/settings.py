@@ -1,0 +1,160 @@
+"""The one settings object, built once from the environment and validated at start.
+
+Nothing else in phoneguard reads os.environ: processes call Settings.from_env() at start and
+pass the result down.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from models.errors import ConfigError
+
+DEFAULT_DATABASE_URL = "sqlite:///var/phoneguard.db"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str = DEFAULT_REDIS_URL
+    port: int = 8000
+    web_concurrency: int = 2
+    webhook_secret: bytes | None = None
+    waha_hmac_key: str | None = None
+    webhook_token: str | None = None
+    api_token: str | None = None
+    enabled: bool = True
+    queue: str = "campaign-conflict"
+    default_cooldown: int = 30
+    max_attempts: int = 5
+    tier_cooldown: Mapping[int, int] = field(
+        default_factory=lambda: {1: 60, 2: 45, 3: 30, 4: 20}
+    )
+    trigger_device_types: frozenset[str] = frozenset({"android", "ios", "app"})
+    activity_ttl: int = 60
+    seen_ttl: int = 3600
+    webhook_max_body_bytes: int = 1024 * 1024
+    reconcile_interval: int = 10
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from `environ` (default os.environ); raise ConfigError naming the
+        variable on the first bad value."""
+        env = _Env(os.environ if environ is None else environ)
+        tiers = env.tier_map("CAMPAIGN_CONFLICT_TIER_COOLDOWN", "1:60,2:45,3:30,4:20")
+        default_cooldown = env.integer("CAMPAIGN_CONFLICT_DEFAULT_COOLDOWN", 30, minimum=0)
+        ttl_floor = max(60, default_cooldown, *tiers.values())
+        return cls(
+            database_url=env.text("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            redis_url=env.text("REDIS_URL") or DEFAULT_REDIS_URL,
+            port=env.integer("PORT", 8000, minimum=1),
+            web_concurrency=env.integer("WEB_CONCURRENCY", 2, minimum=1),
+            webhook_secret=env.webhook_secret("WEBHOOK_SECRET"),
+            waha_hmac_key=env.text("WAHA_HMAC_KEY"),
+            webhook_token=env.text("WEBHOOK_TOKEN"),
+            api_token=env.text("API_TOKEN"),
+            enabled=env.boolean("CAMPAIGN_CONFLICT_ENABLED", True),
+            queue=env.text("CAMPAIGN_CONFLICT_QUEUE") or "campaign-conflict",
+            default_cooldown=default_cooldown,
+            max_attempts=env.integer("CAMPAIGN_CONFLICT_MAX_ATTEMPTS", 5, minimum=1),
+            tier_cooldown=tiers,
+            trigger_device_types=env.words(
+                "CAMPAIGN_CONFLICT_TRIGGER_DEVICE_TYPES", "android,ios,app"
+            ),
+            activity_ttl=env.integer("CAMPAIGN_CONFLICT_ACTIVITY_TTL", ttl_floor, minimum=1),
+            webhook_max_body_bytes=env.integer("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, minimum=1),
+            reconcile_interval=env.integer("CAMPAIGN_CONFLICT_RECONCILE_INTERVAL", 10, minimum=1),
+        )
+
+    def cooldown_for(self, tier: int | None) -> int:
+        """Seconds of phone silence an account of `tier` needs before its campaigns resume."""
+        return self.tier_cooldown.get(tier or 1, self.default_cooldown)
+
+    @property
+    def longest_cooldown(self) -> int:
+        return max(self.default_cooldown, *self.tier_cooldown.values())
+
+    def require_webhook_auth(self) -> None:
+        """The web process refuses to start without a way to authenticate webhooks."""
+        if not (self.webhook_secret or self.waha_hmac_key or self.webhook_token):
+            raise ConfigError(
+                "No webhook authentication configured: set at least one of WEBHOOK_SECRET "
+                "(whsec_...), WAHA_HMAC_KEY or WEBHOOK_TOKEN. Without one, anybody could "
+                "pause your campaigns."
+            )
+
+
+class _Env:
+    """Typed reads of one environment mapping; every error names its variable."""
+
+    def __init__(self, environ: Mapping[str, str]):
+        self.environ = environ
+
+    def text(self, name: str) -> str | None:
+        value = self.environ.get(name, "").strip()
+        return value or None
+
+    def integer(self, name: str, default: int, minimum: int) -> int:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+        if value < minimum:
+            raise ConfigError(f"{name}={raw!r} must be at least {minimum}")
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = (self.text(name) or "").lower()
+        if not raw:
+            return default
+        if raw in {"1", "true", "yes", "on"}:
+            return True
+        if raw in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{name}={raw!r} is not a boolean (use true or false)")
+
+    def words(self, name: str, default: str) -> frozenset[str]:
+        raw = self.text(name) or default
+        words = frozenset(w.strip().lower() for w in raw.split(",") if w.strip())
+        if not words:
+            raise ConfigError(f"{name} must list at least one device type, as android,ios,app")
+        return words
+
+    def tier_map(self, name: str, default: str) -> dict[int, int]:
+        raw = self.text(name) or default
+        tiers = {}
+        for pair in raw.split(","):
+            tier, sep, seconds = pair.partition(":")
+            try:
+                if not sep:
+                    raise ValueError
+                tiers[int(tier)] = int(seconds)
+            except ValueError:
+                raise ConfigError(
+                    f"{name}={raw!r} does not parse: write tier:seconds pairs, as 1:60,2:45"
+                ) from None
+            if tiers[int(tier)] < 0:
+                raise ConfigError(f"{name}={raw!r} has a negative cooldown for tier {tier}")
+        return tiers
+
+    def webhook_secret(self, name: str) -> bytes | None:
+        raw = self.text(name)
+        if raw is None:
+            return None
+        if not raw.startswith("whsec_"):
+            raise ConfigError(f"{name} must start with whsec_ followed by base64")
+        try:
+            key = base64.b64decode(raw.removeprefix("whsec_"), validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigError(f"{name}: the part after whsec_ is not valid base64") from None
+        if not key:
+            raise ConfigError(f"{name}: the key after whsec_ is empty")
+        return key

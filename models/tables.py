@@ -1,0 +1,66 @@
+"""Peewee tables, with Laravel's names so that an existing campaigns database works as is."""
+
+from peewee import SQL, AutoField, BigIntegerField, CharField, IntegerField, Model
+
+from models.db import PreciseDateTimeField, database
+
+ONGOING = "ongoing"
+PAUSED = "paused"
+PAUSED_MOBILE = "paused_mobile"
+COMPLETED = "completed"
+
+REASON_MOBILE = "mobile_activity"
+REASON_MANUAL = "manual"
+
+PAUSE_EVENT = "paused"
+RESUME_EVENT = "resumed"
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class WhatsappAccount(BaseModel):
+    id = AutoField()
+    workspace_id = BigIntegerField()
+    session_id = CharField(max_length=255)
+    tier = IntegerField(default=1, constraints=[SQL("DEFAULT 1")])
+
+    class Meta:
+        table_name = "whatsapp_accounts"
+
+
+class Campaign(BaseModel):
+    id = AutoField()
+    workspace_id = BigIntegerField()
+    whatsapp_account_id = BigIntegerField()
+    name = CharField(max_length=255)
+    status = CharField(max_length=32)
+    completed_at = PreciseDateTimeField(null=True)
+    paused_at = PreciseDateTimeField(null=True)
+    pause_reason = CharField(max_length=100, null=True)
+    auto_resume_at = PreciseDateTimeField(null=True)
+    pause_count = IntegerField(default=0, constraints=[SQL("DEFAULT 0")])
+    paused_by_session = CharField(max_length=255, null=True)
+
+    class Meta:
+        table_name = "campaigns"
+
+
+class CampaignPauseEvent(BaseModel):
+    """The audit trail: one row per pause and per resume; statistics are computed from it."""
+
+    id = AutoField()
+    workspace_id = BigIntegerField()
+    campaign_id = BigIntegerField()
+    session_id = CharField(max_length=255)
+    event = CharField(max_length=16)
+    reason = CharField(max_length=100)
+    occurred_at = PreciseDateTimeField()
+    pause_duration_ms = BigIntegerField(null=True)
+    attempt = IntegerField(null=True)
+
+    class Meta:
+        table_name = "campaign_pause_events"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from peewee import DatabaseProxy, DateTimeField
+from peewee import DatabaseProxy, DateTimeField, SqliteDatabase
 from playhouse.db_url import connect
 
 from models.errors import ConfigError
@@ -47,3 +47,22 @@ class PreciseDateTimeField(DateTimeField):
 
     def get_modifiers(self):
         return [6]
+
+
+def write_transaction():
+    """A transaction that takes the write lock at its start.
+
+    PostgreSQL and MySQL serialise writers with SELECT ... FOR UPDATE; SQLite ignores FOR
+    UPDATE, so there the lock is taken up front (BEGIN IMMEDIATE) instead, which also keeps
+    two checks of one session from both reading rows the other is about to change.
+    """
+    if isinstance(database.obj, SqliteDatabase):
+        return database.atomic("IMMEDIATE")
+    return database.atomic()
+
+
+def locking(query):
+    """`query` FOR UPDATE where the backend has it; SQLite holds the write lock already."""
+    if isinstance(database.obj, SqliteDatabase):
+        return query
+    return query.for_update()

@@ -1,0 +1,74 @@
+"""The two actors of the contract, thin adapters over models.conflict.
+
+Both take ids and primitives and are idempotent: a pause delivered twice finds nothing left
+to pause, and a resume check delivered twice finds nothing left paused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import dramatiq
+
+from actors import runtime
+from actors.backoff import GaveUp, retry_schedule
+from models.conflict import Check, check_resume, pause_session
+from models.db import utcnow
+
+log = logging.getLogger("phoneguard.actors")
+
+PAUSE_BACKOFF = (5, 30, 60)
+RESUME_BACKOFF = (10, 60, 120)
+
+_queue = runtime.current().settings.queue
+
+
+@dramatiq.actor(queue_name=_queue, max_retries=len(PAUSE_BACKOFF), time_limit=30_000,
+                throws=(GaveUp,))
+@retry_schedule(*PAUSE_BACKOFF)
+def handle_mobile_activity(workspace_id: int, session_id: str, device_type: str = "unknown"):
+    """Pause every ongoing campaign of the session, then schedule its resume check."""
+    rt = runtime.current()
+    # Cleared before reading the database: activity from here on queues a pause of its own.
+    rt.store.pause_started(workspace_id, session_id)
+    activity = rt.store.get(workspace_id, session_id)
+    now = utcnow()
+    outcome = pause_session(
+        rt.settings, workspace_id, session_id, now=now,
+        last_activity_ms=activity.last_activity_ms if activity else None,
+    )
+    if outcome.next_check:
+        schedule(outcome.next_check, now=now)
+    log.info("paused workspace=%s session=%s device=%s campaigns=%s", workspace_id,
+             session_id, device_type, outcome.campaign_ids)
+
+
+@dramatiq.actor(queue_name=_queue, max_retries=len(RESUME_BACKOFF), time_limit=60_000,
+                throws=(GaveUp,))
+@retry_schedule(*RESUME_BACKOFF)
+def auto_resume_campaign(workspace_id: int, session_id: str, paused_at: str, attempt: int = 1):
+    """Resume the session's campaigns paused at or before `paused_at` once the phone has been
+    quiet for their cooldown; check again when it will be, or resume all on the last attempt."""
+    rt = runtime.current()
+    activity = rt.store.get(workspace_id, session_id)
+    check = Check(workspace_id, session_id, dt.datetime.fromisoformat(paused_at), attempt, 0)
+    now = utcnow()
+    outcome = check_resume(
+        rt.settings, check, now=now,
+        last_activity_ms=activity.last_activity_ms if activity else None,
+    )
+    if outcome.next_check:
+        schedule(outcome.next_check, now=now)
+    if outcome.campaign_ids:
+        log.info("resumed workspace=%s session=%s attempt=%s campaigns=%s", workspace_id,
+                 session_id, attempt, outcome.campaign_ids)
+
+
+def schedule(check: Check, *, now: dt.datetime) -> dramatiq.Message:
+    """Enqueue `check` to run at its due time (at once when that has passed)."""
+    delay = check.delay_ms(now) or None  # a zero delay would still go through the delay queue
+    return auto_resume_campaign.send_with_options(
+        args=(check.workspace_id, check.session_id, check.paused_at.isoformat(), check.attempt),
+        delay=delay,
+    )

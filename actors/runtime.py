@@ -1,0 +1,61 @@
+"""What the actors run against: chosen once per process, before any actor is imported.
+
+`setup()` picks the broker (a RedisBroker from settings, or the StubBroker a test hands in),
+makes it Dramatiq's global broker, and keeps the settings and the activity store the actors
+use. Importing actors.conflict before setup() is an error that says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dramatiq
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import CurrentMessage
+
+from actors.db_middleware import DatabaseConnection
+from models.activity import ActivityStore
+from models.settings import Settings
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    store: ActivityStore
+    broker: dramatiq.Broker
+
+
+_current: Runtime | None = None
+
+
+def redis_client(url: str) -> redis.Redis:
+    """The Redis client every process uses: bounded timeouts, so an unreachable server is an
+    error in seconds instead of a hang, and checked connections after a restart."""
+    return redis.Redis.from_url(
+        url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=10,
+        retry_on_timeout=False,
+    )
+
+
+def setup(
+    settings: Settings, *, broker: dramatiq.Broker | None = None,
+    client: redis.Redis | None = None,
+) -> Runtime:
+    global _current
+    client = client or redis_client(settings.redis_url)
+    broker = broker or RedisBroker(client=client)
+    broker.add_middleware(CurrentMessage())
+    broker.add_middleware(DatabaseConnection())
+    dramatiq.set_broker(broker)
+    store = ActivityStore(client, activity_ttl=settings.activity_ttl, seen_ttl=settings.seen_ttl)
+    _current = Runtime(settings, store, broker)
+    return _current
+
+
+def current() -> Runtime:
+    if _current is None:
+        raise RuntimeError(
+            "actors.runtime.setup(settings) must run before actors.conflict is imported"
+        )
+    return _current

@@ -1,0 +1,32 @@
+"""gunicorn settings for the `web` process; values come from the environment via Settings."""
+
+import os
+import sys
+import tempfile
+
+from models.errors import ConfigError
+from models.settings import Settings
+
+try:
+    _settings = Settings.from_env()
+    _settings.require_webhook_auth()
+except ConfigError as exc:  # refuse to start, and say why, before forking any worker
+    print(f"phoneguard web: {exc}", file=sys.stderr)
+    sys.exit(2)
+
+bind = f"0.0.0.0:{_settings.port}"
+workers = _settings.web_concurrency
+# Heroku-style routers give up after 30 s; a request that takes longer is stuck anyway.
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+accesslog = "-"
+errorlog = "-"
+# Every worker counts into one directory so that /metrics adds them up.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="phoneguard-metrics-"))
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

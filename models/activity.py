@@ -1,0 +1,163 @@
+"""Phone activity per (workspace, session), kept in Redis hashes that expire on their own."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import redis
+
+from models import keys
+from models.errors import StoreUnavailable
+
+# One round trip records an activity: the duplicate check, the hash update, its TTL and the
+# "pause already queued" marker happen atomically, so twenty concurrent copies of one gateway
+# retry count once and a burst of typing queues one pause job.
+RECORD_SCRIPT = """
+if ARGV[4] ~= '' and not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[6]) then
+  return {1, 0}
+end
+local previous = tonumber(redis.call('HGET', KEYS[1], 'last_activity_ms') or '0')
+if tonumber(ARGV[1]) >= previous then
+  redis.call('HSET', KEYS[1], 'last_activity', ARGV[2], 'last_activity_ms', ARGV[1],
+             'device_type', ARGV[3], 'last_message_id', ARGV[4])
+end
+redis.call('HSETNX', KEYS[1], 'first_activity', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'message_count', 1)
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+local queue_pause = 0
+if ARGV[8] == '1' and redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[7]) then
+  queue_pause = 1
+end
+return {0, queue_pause}
+"""
+
+# A queued pause job runs within this many seconds unless the workers are down; after that a
+# new activity may queue another (pauses are idempotent, so an extra one costs nothing).
+PAUSE_PENDING_TTL = 30
+
+
+@dataclass(frozen=True)
+class ActivityEvent:
+    """One message the owner sent from a device, whatever gateway reported it."""
+
+    workspace_id: int
+    session_id: str
+    device_type: str
+    message_id: str = ""
+
+
+@dataclass(frozen=True)
+class Recorded:
+    duplicate: bool
+    pause_queued: bool
+
+
+@dataclass(frozen=True)
+class Activity:
+    last_activity_ms: int
+    device_type: str | None
+    message_count: int
+    first_activity: str | None
+    last_message_id: str | None
+
+    @property
+    def last_activity(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.last_activity_ms / 1000, dt.UTC)
+
+
+def to_ms(moment: dt.datetime) -> int:
+    """Epoch milliseconds of an aware or naive-UTC datetime."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def iso_ms(ms: int) -> str:
+    """ISO-8601 UTC with milliseconds, as 2025-11-24T16:00:00.123Z."""
+    moment = dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+class ActivityStore:
+    """Reads and writes the activity keys; the client is injected, tests hand in a real one."""
+
+    def __init__(self, client: redis.Redis, *, activity_ttl: int, seen_ttl: int = 3600):
+        self.client = client
+        self.activity_ttl = activity_ttl
+        self.seen_ttl = seen_ttl
+        self._record = client.register_script(RECORD_SCRIPT)
+
+    def record(self, event: ActivityEvent, *, now_ms: int, queue_pause: bool) -> Recorded:
+        """Record one activity; `queue_pause` asks for the pause-pending marker, and the
+        result says whether this call set it (the caller then enqueues the pause job)."""
+        ws, sid = event.workspace_id, event.session_id
+        seen = keys.seen(ws, sid, event.message_id)  # unused by the script without an id
+        args = [now_ms, iso_ms(now_ms), event.device_type, event.message_id,
+                self.activity_ttl, self.seen_ttl, PAUSE_PENDING_TTL, int(queue_pause)]
+        with _unavailable_as_error():
+            duplicate, queued = self._record(
+                keys=[keys.activity(ws, sid), seen, keys.pause_pending(ws, sid)], args=args
+            )
+        return Recorded(duplicate=bool(duplicate), pause_queued=bool(queued))
+
+    def forget_delivery(self, event: ActivityEvent) -> None:
+        """Undo the markers of a delivery that could not be queued, so the gateway's retry is
+        taken again rather than dropped as a duplicate."""
+        ws, sid = event.workspace_id, event.session_id
+        doomed = [keys.pause_pending(ws, sid)]
+        if event.message_id:
+            doomed.append(keys.seen(ws, sid, event.message_id))
+        with _unavailable_as_error():
+            self.client.delete(*doomed)
+
+    def pause_started(self, workspace_id: int, session_id: str) -> None:
+        """A pause job has begun: later activity may queue the next one."""
+        self.client.delete(keys.pause_pending(workspace_id, session_id))
+
+    def get(self, workspace_id: int, session_id: str) -> Activity | None:
+        with _unavailable_as_error():
+            fields = self.client.hgetall(keys.activity(workspace_id, session_id))
+        return _activity(fields)
+
+    def last_activity_ms(self, sessions: list[tuple[int, str]]) -> dict[tuple[int, str], int]:
+        """Last activity of many sessions in one pipelined round trip; absent ones omitted."""
+        with _unavailable_as_error():
+            pipe = self.client.pipeline(transaction=False)
+            for ws, sid in sessions:
+                pipe.hget(keys.activity(ws, sid), "last_activity_ms")
+            values = pipe.execute()
+        return {s: int(v) for s, v in zip(sessions, values, strict=True) if v is not None}
+
+
+def _activity(fields: dict) -> Activity | None:
+    fields = {_text(k): _text(v) for k, v in fields.items()}
+    if "last_activity_ms" not in fields:
+        return None
+    return Activity(
+        last_activity_ms=int(fields["last_activity_ms"]),
+        device_type=fields.get("device_type"),
+        message_count=int(fields.get("message_count", 0)),
+        first_activity=fields.get("first_activity"),
+        last_message_id=fields.get("last_message_id") or None,
+    )
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class _unavailable_as_error:
+    """Turn redis-py's connection and timeout errors into StoreUnavailable.
+
+    There is no way to tell a Redis that is restarting from one that is gone, so both become
+    the same 503 and the gateway's own retry does the waiting.
+    """
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if kind is not None and issubclass(kind, (redis.ConnectionError, redis.TimeoutError)):
+            raise StoreUnavailable(f"Redis is unreachable: {exc}") from exc
+        return False

@@ -1,0 +1,186 @@
+"""Pausing a session's campaigns and checking them for resume: the heart of phoneguard.
+
+Every function takes settings, time (`now`, naive UTC) and the session's last activity as
+arguments, so the cooldown logic is tested without a broker and without sleeping. The
+callers (actors, the clock, scripts) read Redis and enqueue the follow-up checks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from peewee import fn
+
+from models.activity import to_ms
+from models.db import locking, write_transaction
+from models.settings import Settings
+from models.tables import (
+    ONGOING,
+    PAUSE_EVENT,
+    PAUSED_MOBILE,
+    REASON_MOBILE,
+    RESUME_EVENT,
+    Campaign,
+    CampaignPauseEvent,
+    WhatsappAccount,
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    """A resume check to run at `due_ms` for the campaigns one pause stopped.
+
+    `paused_at` is that pause's timestamp: the check never touches a campaign paused later,
+    which has a check of its own.
+    """
+
+    workspace_id: int
+    session_id: str
+    paused_at: dt.datetime
+    attempt: int
+    due_ms: int
+
+    def delay_ms(self, now: dt.datetime) -> int:
+        return max(0, self.due_ms - to_ms(now))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    campaign_ids: list[int]
+    next_check: Check | None = None
+
+
+def session_accounts(workspace_id: int, session_id: str) -> dict[int, int]:
+    """{account id: tier} of the session's accounts in that workspace."""
+    rows = WhatsappAccount.select(WhatsappAccount.id, WhatsappAccount.tier).where(
+        (WhatsappAccount.session_id == session_id) & (WhatsappAccount.workspace_id == workspace_id)
+    )
+    return {row.id: row.tier for row in rows}
+
+
+def pause_session(
+    settings: Settings, workspace_id: int, session_id: str, *,
+    now: dt.datetime, last_activity_ms: int | None,
+) -> Outcome:
+    """Pause every ongoing campaign of the session in one transaction and say which check
+    should follow. Running it twice pauses nothing the second time."""
+    accounts = session_accounts(workspace_id, session_id)
+    if not accounts:
+        return Outcome([])
+    with write_transaction():
+        query = Campaign.select(Campaign.id, Campaign.whatsapp_account_id).where(
+            Campaign.whatsapp_account_id.in_(list(accounts)) & (Campaign.status == ONGOING)
+            & (Campaign.workspace_id == workspace_id)
+        )
+        rows = list(locking(query))
+        if not rows:
+            return Outcome([])
+        ids = [row.id for row in rows]
+        Campaign.update(
+            status=PAUSED_MOBILE, paused_at=now, pause_reason=REASON_MOBILE,
+            paused_by_session=session_id, pause_count=Campaign.pause_count + 1,
+        ).where(Campaign.id.in_(ids)).execute()
+        _audit(ids, PAUSE_EVENT, workspace_id, session_id, now)
+    cooldown = min(settings.cooldown_for(accounts[r.whatsapp_account_id]) for r in rows)
+    base_ms = last_activity_ms if last_activity_ms is not None else to_ms(now)
+    check = Check(workspace_id, session_id, now, 1, base_ms + cooldown * 1000)
+    return Outcome(ids, check)
+
+
+def check_resume(
+    settings: Settings, check: Check, *, now: dt.datetime, last_activity_ms: int | None,
+) -> Outcome:
+    """Resume the check's campaigns whose session has been quiet for their cooldown, all of
+    them on the last attempt; the rest get a next check at the moment they will be due."""
+    force = check.attempt >= settings.max_attempts
+    now_ms = to_ms(now)
+    with write_transaction():
+        rows = list(locking(_paused_by(check)))
+        due = {row.id: _due_ms(settings, row, last_activity_ms) for row in rows}
+        ready = [row for row in rows if force or due[row.id] <= now_ms]
+        ready_ids = {row.id for row in ready}
+        if ready:
+            Campaign.update(status=ONGOING, auto_resume_at=now).where(
+                Campaign.id.in_(ready_ids)
+            ).execute()
+            _audit(sorted(ready_ids), RESUME_EVENT, check.workspace_id, check.session_id,
+                   now, durations={r.id: now_ms - to_ms(r.paused_at) for r in ready},
+                   attempt=check.attempt)
+    waiting = [due[cid] for cid in due if cid not in ready_ids]
+    if not waiting:
+        return Outcome(sorted(ready_ids))
+    following = Check(check.workspace_id, check.session_id, check.paused_at,
+                      check.attempt + 1, min(waiting))
+    return Outcome(sorted(ready_ids), following)
+
+
+def overdue_checks(
+    settings: Settings, *, now: dt.datetime, last_activity: dict[tuple[int, str], int],
+    grace_seconds: int,
+) -> list[Check]:
+    """Checks for sessions whose paused campaigns are past due by more than the grace: their
+    delayed message was lost (a worker killed with -9, Redis restarted empty)."""
+    now_ms = to_ms(now)
+    checks = []
+    for row in paused_sessions():
+        session = (row.workspace_id, row.session_id)
+        cooldown = settings.cooldown_for(row.tier)
+        base_ms = last_activity.get(session, to_ms(row.latest_pause))
+        due_ms = base_ms + cooldown * 1000
+        if now_ms < due_ms + grace_seconds * 1000:
+            continue
+        # The lost chain would have made one check per cooldown since the first pause.
+        elapsed = (now_ms - to_ms(row.first_pause)) // 1000
+        attempt = min(settings.max_attempts, 1 + elapsed // max(cooldown, 1))
+        checks.append(Check(row.workspace_id, row.session_id, row.latest_pause, attempt, due_ms))
+    return checks
+
+
+def paused_sessions():
+    """One row per session with paused_mobile campaigns: workspace_id, session_id, tier,
+    first_pause, latest_pause."""
+    return (
+        Campaign.select(
+            Campaign.workspace_id, WhatsappAccount.session_id, WhatsappAccount.tier,
+            fn.MIN(Campaign.paused_at).alias("first_pause"),
+            fn.MAX(Campaign.paused_at).alias("latest_pause"),
+        )
+        .join(WhatsappAccount, on=(Campaign.whatsapp_account_id == WhatsappAccount.id))
+        .where(Campaign.status == PAUSED_MOBILE)
+        .group_by(Campaign.workspace_id, WhatsappAccount.session_id, WhatsappAccount.tier)
+        .objects()
+    )
+
+
+def _paused_by(check: Check):
+    return (
+        Campaign.select(Campaign.id, Campaign.paused_at, WhatsappAccount.tier)
+        .join(WhatsappAccount, on=(Campaign.whatsapp_account_id == WhatsappAccount.id))
+        .where(
+            (WhatsappAccount.workspace_id == check.workspace_id)
+            & (WhatsappAccount.session_id == check.session_id)
+            & (Campaign.workspace_id == check.workspace_id)
+            & (Campaign.status == PAUSED_MOBILE)
+            & (Campaign.paused_at <= check.paused_at)
+        )
+        .objects()
+    )
+
+
+def _due_ms(settings: Settings, row, last_activity_ms: int | None) -> int:
+    # Cooldown counts from the last activity; with the activity key gone (expired, or Redis
+    # restarted empty) it counts from the pause.
+    base_ms = last_activity_ms if last_activity_ms is not None else to_ms(row.paused_at)
+    return base_ms + settings.cooldown_for(row.tier) * 1000
+
+
+def _audit(ids, event, workspace_id, session_id, now, durations=None, attempt=None):
+    CampaignPauseEvent.insert_many([
+        {
+            "workspace_id": workspace_id, "campaign_id": cid, "session_id": session_id,
+            "event": event, "reason": REASON_MOBILE, "occurred_at": now,
+            "pause_duration_ms": (durations or {}).get(cid), "attempt": attempt,
+        }
+        for cid in ids
+    ]).execute()

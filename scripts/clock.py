@@ -1,0 +1,55 @@
+"""The `clock` process: every CAMPAIGN_CONFLICT_RECONCILE_INTERVAL seconds, give a fresh
+resume check to each paused session whose check is overdue (a lost delayed message).
+
+Run exactly one clock per deployment. Usage: python -m scripts.clock
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from actors import boot
+from models import logs
+from models.db import database, utcnow
+
+log = logging.getLogger("phoneguard.clock")
+
+
+def tick() -> None:
+    from actors.reconcile import reconcile
+
+    try:
+        with database.connection_context():
+            reconcile(now=utcnow())
+    except Exception:  # a failed tick is retried by the next one; the clock must not die
+        log.exception("reconcile failed; trying again next tick")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.clock", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--once", action="store_true", help="reconcile once and exit")
+    args = parser.parse_args(argv)
+    logs.configure()
+    rt = boot.from_env("clock")
+    import actors.conflict  # noqa: F401  (declares the actors on the broker)
+
+    if args.once:
+        tick()
+        return 0
+    scheduler = BlockingScheduler(timezone="UTC")
+    scheduler.add_job(tick, "interval", seconds=rt.settings.reconcile_interval,
+                      max_instances=1, coalesce=True, next_run_time=utcnow())
+    log.info("clock started: reconciling every %ss", rt.settings.reconcile_interval)
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

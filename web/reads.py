@@ -1,0 +1,94 @@
+"""The read APIs (bearer API_TOKEN) and the health endpoints."""
+
+from __future__ import annotations
+
+import falcon
+
+from models.activity import ActivityStore
+from models.db import database, utcnow
+from models.errors import InvalidPayload
+from models.reports import conflict_stats, last_activity, send_permission
+from models.settings import Settings
+from web.auth import check_bearer
+from web.gateways import workspace_field
+
+
+class _Authenticated:
+    def __init__(self, settings: Settings, store: ActivityStore):
+        self.settings = settings
+        self.store = store
+
+    def authenticate(self, req: falcon.Request) -> None:
+        check_bearer(self.settings, req.get_header("Authorization"))
+
+
+class LastActivity(_Authenticated):
+    def on_get(self, req, resp, session_id):
+        self.authenticate(req)
+        workspace = _required_workspace(req.get_param("workspace_id"))
+        activity = self.store.get(workspace, session_id)
+        resp.media = {"success": True, "data": last_activity(session_id, activity, now=utcnow())}
+
+
+class SendPermission(_Authenticated):
+    def on_get(self, req, resp, workspace_id, session_id):
+        self.authenticate(req)
+        workspace = _required_workspace(workspace_id)
+        activity = self.store.get(workspace, session_id)
+        data = send_permission(self.settings, workspace, session_id, activity, now=utcnow())
+        resp.media = {"success": True, "data": data}
+
+
+class ConflictStats(_Authenticated):
+    def on_get(self, req, resp, workspace_id):
+        self.authenticate(req)
+        stats = conflict_stats(_required_workspace(workspace_id), now=utcnow())
+        resp.media = {"success": True, "data": stats}
+
+
+class Health:
+    def on_get(self, req, resp):
+        resp.media = {"success": True, "status": "alive"}
+
+
+class Ready:
+    """200 when Redis and the database both answer, else 503 naming the one that does not."""
+
+    def __init__(self, store: ActivityStore):
+        self.store = store
+
+    def on_get(self, req, resp):
+        checks = {"redis": self._redis(), "database": self._database()}
+        ready = all(v == "ok" for v in checks.values())
+        resp.status = falcon.HTTP_200 if ready else falcon.HTTP_503
+        resp.media = {"success": ready, "checks": checks,
+                      "message": "ready" if ready else "not ready: a backing store is down"}
+
+    def _redis(self) -> str:
+        try:
+            self.store.client.ping()
+            return "ok"
+        except Exception as exc:  # any failure at all means "not ready"
+            return f"unreachable: {type(exc).__name__}"
+
+    def _database(self) -> str:
+        try:
+            database.execute_sql("SELECT 1")
+            return "ok"
+        except Exception as exc:
+            _close_quietly()
+            return f"unreachable: {type(exc).__name__}"
+
+
+def _required_workspace(value) -> int:
+    workspace = workspace_field(value)
+    if workspace is None:
+        raise InvalidPayload("Missing required fields: workspace_id")
+    return workspace
+
+
+def _close_quietly() -> None:
+    try:
+        database.close()
+    except Exception:  # the connection is already broken; nothing to tidy
+        pass

@@ -1,0 +1,116 @@
+"""POST /api/v1/whatsapp/webhook and its workspace-scoped twin."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+import dramatiq
+import falcon
+import redis
+
+from models.activity import ActivityEvent, ActivityStore
+from models.errors import BadRequest, InvalidPayload, PayloadTooLarge, StoreUnavailable
+from models.settings import Settings
+from web import gateways, metrics
+from web.auth import WebhookAuth
+
+EnqueuePause = Callable[[int, str, str], object]
+ResolveWorkspace = Callable[[str], int]
+
+
+class WebhookResource:
+    def __init__(self, settings: Settings, store: ActivityStore, enqueue_pause: EnqueuePause,
+                 resolve_workspace: ResolveWorkspace, clock: Callable[[], float] = time.time):
+        self.settings = settings
+        self.store = store
+        self.enqueue_pause = enqueue_pause
+        self.resolve_workspace = resolve_workspace
+        self.auth = WebhookAuth(settings, clock)
+        self.clock = clock
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, workspace_id=None):
+        raw = read_body(req, self.settings.webhook_max_body_bytes)
+        self.auth.verify({k.lower(): v for k, v in req.headers.items()}, raw)
+        report = gateways.read(decode_object(raw))
+        resp.media = self.take(report, workspace_id)
+        metrics.WEBHOOKS.labels(resp.media.get("reason") or "accepted").inc()
+
+    def take(self, report, url_workspace) -> dict:
+        if isinstance(report, gateways.Ignored):
+            return _ignored(report.reason, report.message)
+        if report.device_type in gateways.GATEWAY_DEVICES:
+            return _ignored("gateway_device", f"Device {report.device_type!r} is the gateway")
+        event = self.event(report, url_workspace)
+        if not self.settings.enabled:
+            return _ignored("feature_disabled", "CAMPAIGN_CONFLICT_ENABLED is false")
+        now_ms = int(self.clock() * 1000)
+        if report.occurred_at_ms and report.occurred_at_ms < now_ms - self.settings.activity_ttl * 1000:
+            return _ignored("stale_event", "The event is older than the activity TTL")
+        trigger = event.device_type in self.settings.trigger_device_types
+        recorded = self.store.record(event, now_ms=now_ms, queue_pause=trigger)
+        if recorded.duplicate:
+            return {"success": True, "duplicate": True, "message": "Already received"}
+        if recorded.pause_queued:
+            self.queue_pause(event)
+        data = {"workspace_id": event.workspace_id, "session_id": event.session_id,
+                "device_type": event.device_type}
+        if not trigger:
+            return _ignored("device_type_not_trigger",
+                            f"Device {event.device_type!r} is recorded but does not pause", data)
+        return {"success": True, "message": "Mobile activity queued for processing",
+                "data": data}
+
+    def event(self, report: gateways.Report, url_workspace) -> ActivityEvent:
+        workspace = report.workspace_id or gateways.workspace_field(url_workspace)
+        missing = [] if workspace else ["workspace_id"]
+        if not report.session_id:
+            missing.append("session_id")
+        elif not workspace:
+            workspace = self.resolve_workspace(report.session_id)
+            missing = []
+        if missing:
+            raise InvalidPayload(f"Missing required fields: {', '.join(missing)}")
+        return ActivityEvent(workspace, report.session_id, report.device_type, report.message_id)
+
+    def queue_pause(self, event: ActivityEvent) -> None:
+        try:
+            self.enqueue_pause(event.workspace_id, event.session_id, event.device_type)
+        except (redis.RedisError, dramatiq.errors.DramatiqError) as exc:
+            # Nothing half-written: drop the markers so the gateway's retry is taken afresh.
+            try:
+                self.store.forget_delivery(event)
+            except StoreUnavailable:
+                pass
+            raise StoreUnavailable(f"could not queue the pause: {exc}") from exc
+
+
+def read_body(req: falcon.Request, limit: int) -> bytes:
+    if req.content_length is not None and req.content_length > limit:
+        raise PayloadTooLarge(f"Body is larger than {limit} bytes")
+    raw = req.bounded_stream.read(limit + 1)
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"Body is larger than {limit} bytes")
+    return raw
+
+
+def decode_object(raw: bytes) -> dict:
+    try:
+        body = json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest(f"Body is not valid JSON: {str(exc)[:120]}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("Body must be a JSON object")
+    return body
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _ignored(reason: str, message: str, data: dict | None = None) -> dict:
+    body = {"success": True, "paused": False, "reason": reason, "message": message}
+    if data:
+        body["data"] = data
+    return body

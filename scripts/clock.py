@@ -7,6 +7,7 @@ Run exactly one clock per deployment. Usage: python -m scripts.clock
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -44,10 +45,8 @@ def main(argv=None) -> int:
     scheduler.add_job(tick, "interval", seconds=rt.settings.reconcile_interval,
                       max_instances=1, coalesce=True, next_run_time=utcnow())
     log.info("clock started: reconciling every %ss", rt.settings.reconcile_interval)
-    try:
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
         scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        pass
     return 0
 
 

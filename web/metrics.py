@@ -9,8 +9,13 @@ from __future__ import annotations
 import os
 
 import falcon
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
-from prometheus_client import multiprocess
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    generate_latest,
+    multiprocess,
+)
 
 WEBHOOKS = Counter("phoneguard_webhooks_total", "Webhooks taken, by outcome", ["outcome"])
 

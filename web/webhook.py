@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -46,7 +47,8 @@ class WebhookResource:
         if not self.settings.enabled:
             return _ignored("feature_disabled", "CAMPAIGN_CONFLICT_ENABLED is false")
         now_ms = int(self.clock() * 1000)
-        if report.occurred_at_ms and report.occurred_at_ms < now_ms - self.settings.activity_ttl * 1000:
+        oldest_ms = now_ms - self.settings.activity_ttl * 1000
+        if report.occurred_at_ms and report.occurred_at_ms < oldest_ms:
             return _ignored("stale_event", "The event is older than the activity TTL")
         trigger = event.device_type in self.settings.trigger_device_types
         recorded = self.store.record(event, now_ms=now_ms, queue_pause=trigger)
@@ -79,10 +81,8 @@ class WebhookResource:
             self.enqueue_pause(event.workspace_id, event.session_id, event.device_type)
         except (redis.RedisError, dramatiq.errors.DramatiqError) as exc:
             # Nothing half-written: drop the markers so the gateway's retry is taken afresh.
-            try:
+            with contextlib.suppress(StoreUnavailable):
                 self.store.forget_delivery(event)
-            except StoreUnavailable:
-                pass
             raise StoreUnavailable(f"could not queue the pause: {exc}") from exc
 
 

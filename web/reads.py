@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import falcon
 
 from models.activity import ActivityStore
@@ -88,7 +90,5 @@ def _required_workspace(value) -> int:
 
 
 def _close_quietly() -> None:
-    try:
+    with contextlib.suppress(Exception):  # already broken: nothing to tidy
         database.close()
-    except Exception:  # the connection is already broken; nothing to tidy
-        pass

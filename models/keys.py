@@ -27,7 +27,17 @@ def activity_pattern() -> str:
     return f"{PREFIX}:activity:*"
 
 
+def pause_pending_pattern() -> str:
+    """SCAN pattern matching every pause-pending marker."""
+    return f"{PREFIX}:pause-pending:*"
+
+
 def parse_activity(key: str) -> tuple[int, str]:
     """(workspace_id, session_id) of an activity key; session ids may contain colons."""
     _, _, workspace_id, session_id = key.split(":", 3)
     return int(workspace_id), session_id
+
+
+def parse_pause_pending(key: str) -> tuple[int, str]:
+    """(workspace_id, session_id) of a pause-pending marker."""
+    return parse_activity(key)  # the same {kind}:{ws}:{sid} shape

@@ -7,9 +7,15 @@ import datetime as dt
 from peewee import fn
 
 from models.activity import Activity, iso_ms, to_ms
-from models.conflict import session_accounts
+from models.conflict import _due_ms, session_accounts
 from models.settings import Settings
-from models.tables import PAUSED_MOBILE, RESUME_EVENT, Campaign, CampaignPauseEvent
+from models.tables import (
+    PAUSED_MOBILE,
+    RESUME_EVENT,
+    Campaign,
+    CampaignPauseEvent,
+    WhatsappAccount,
+)
 
 
 def conflict_stats(workspace_id: int, *, now: dt.datetime) -> dict:
@@ -66,6 +72,40 @@ def send_permission(
         return {"allowed": True, "retry_after_seconds": None, "reason": None}
     return {"allowed": False, "retry_after_seconds": _seconds(remaining_ms),
             "reason": "phone_active"}
+
+
+def paused_campaigns(
+    settings: Settings, *, last_activity: dict[tuple[int, str], int],
+    workspace_id: int | None = None,
+) -> list[dict]:
+    """Every paused_mobile campaign (of one workspace, or all) with its session and tier, and
+    `due_ms`: when a resume check will find its cooldown over, by the rule check_resume
+    applies. `last_activity` maps (workspace_id, session_id) to epoch ms, as
+    ActivityStore.last_activity_ms returns it."""
+    query = (
+        Campaign.select(Campaign.id, Campaign.workspace_id, Campaign.name, Campaign.paused_at,
+                        Campaign.pause_count, WhatsappAccount.session_id, WhatsappAccount.tier)
+        .join(WhatsappAccount, on=(Campaign.whatsapp_account_id == WhatsappAccount.id))
+        .where(Campaign.status == PAUSED_MOBILE)
+        .order_by(Campaign.workspace_id, WhatsappAccount.session_id, Campaign.id)
+        .objects()
+    )
+    if workspace_id is not None:
+        query = query.where(Campaign.workspace_id == workspace_id)
+    return [_paused(settings, row, last_activity.get((row.workspace_id, row.session_id)))
+            for row in query]
+
+
+def _paused(settings: Settings, row, last_activity_ms: int | None) -> dict:
+    # A row another program set to paused_mobile without paused_at has no base to count from.
+    known = last_activity_ms is not None or row.paused_at is not None
+    return {
+        "campaign_id": row.id, "workspace_id": row.workspace_id, "name": row.name,
+        "session_id": row.session_id, "tier": row.tier, "paused_at": row.paused_at,
+        "pause_count": row.pause_count, "cooldown": settings.cooldown_for(row.tier),
+        "last_activity_ms": last_activity_ms,
+        "due_ms": _due_ms(settings, row, last_activity_ms) if known else None,
+    }
 
 
 def _seconds(ms: int) -> float:

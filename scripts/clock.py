@@ -35,6 +35,7 @@ def main(argv=None) -> int:
     parser.add_argument("--once", action="store_true", help="reconcile once and exit")
     args = parser.parse_args(argv)
     logs.configure()
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per tick is noise
     rt = boot.from_env("clock")
     import actors.conflict  # noqa: F401  (declares the actors on the broker)
 

@@ -89,9 +89,11 @@ def run(args: argparse.Namespace) -> int:
         py = str(PYTHON)
         subprocess.run([py, "-m", "scripts.migrate"], check=True, cwd=ROOT, env=env)
         subprocess.run([py, "-m", "scripts.seed"], check=True, cwd=ROOT, env=env)
-        honcho = [py, "-m", "honcho", "start", "-f", str(ROOT / "Procfile"), *args.processes]
-        print(f"dev: web on http://127.0.0.1:{env.get('PORT', '8000')}  (Ctrl-C stops all)",
-              flush=True)
+        port = env.get("PORT") or "8000"
+        # honcho hands each process its own PORT counted up from -p; web is listed first.
+        honcho = [py, "-m", "honcho", "start", "-f", str(ROOT / "Procfile"), "-p", port,
+                  *args.processes]
+        print(f"dev: web on http://127.0.0.1:{port}  (Ctrl-C stops all)", flush=True)
         return _foreground(honcho, env)
     finally:
         if redis_process:

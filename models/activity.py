@@ -32,6 +32,14 @@ end
 return {0, queue_pause}
 """
 
+# Takes back one recorded delivery; an activity hash that expired meanwhile is not revived.
+FORGET_SCRIPT = """
+redis.call('DEL', KEYS[2], KEYS[3])
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HINCRBY', KEYS[1], 'message_count', -1)
+end
+"""
+
 # A queued pause job runs within this many seconds unless the workers are down; after that a
 # new activity may queue another (pauses are idempotent, so an extra one costs nothing).
 PAUSE_PENDING_TTL = 30
@@ -87,6 +95,7 @@ class ActivityStore:
         self.activity_ttl = activity_ttl
         self.seen_ttl = seen_ttl
         self._record = client.register_script(RECORD_SCRIPT)
+        self._forget = client.register_script(FORGET_SCRIPT)
 
     def record(self, event: ActivityEvent, *, now_ms: int, queue_pause: bool) -> Recorded:
         """Record one activity; `queue_pause` asks for the pause-pending marker, and the
@@ -102,14 +111,13 @@ class ActivityStore:
         return Recorded(duplicate=bool(duplicate), pause_queued=bool(queued))
 
     def forget_delivery(self, event: ActivityEvent) -> None:
-        """Undo the markers of a delivery that could not be queued, so the gateway's retry is
-        taken again rather than dropped as a duplicate."""
+        """Undo the markers and the count of a delivery that could not be queued, so the
+        gateway's retry is taken again (not dropped as a duplicate) and counted once. The
+        activity time stays: the phone was in use, and a sender asking meanwhile should hold."""
         ws, sid = event.workspace_id, event.session_id
-        doomed = [keys.pause_pending(ws, sid)]
-        if event.message_id:
-            doomed.append(keys.seen(ws, sid, event.message_id))
         with _unavailable_as_error():
-            self.client.delete(*doomed)
+            self._forget(keys=[keys.activity(ws, sid), keys.pause_pending(ws, sid),
+                               keys.seen(ws, sid, event.message_id)])
 
     def pause_started(self, workspace_id: int, session_id: str) -> None:
         """A pause job has begun: later activity may queue the next one."""

@@ -21,6 +21,9 @@ from models.settings import Settings
 from models.tables import Campaign, CampaignPauseEvent, WhatsappAccount
 from tests import servers
 
+# Fixtures of the HTTP tests (a TestClient on create_app), loaded here so pytest rewrites them.
+pytest_plugins = ["tests.web_helpers"]
+
 DATABASES = {
     "sqlite": None,
     "postgresql": os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),

@@ -4,6 +4,7 @@ only place that reads the environment, for gunicorn."""
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 
 import falcon
@@ -24,19 +25,22 @@ from web.webhook import EnqueuePause, WebhookResource
 def create_app(
     settings: Settings, store: ActivityStore, enqueue_pause: EnqueuePause,
     resolve_workspace: Callable[[str], int] | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> falcon.App:
+    """The app on the collaborators it is handed; `clock` (epoch seconds) is every
+    resource's idea of now."""
     app = falcon.App(middleware=[CloseDatabase()])
     errors.install(app)
     webhook = WebhookResource(settings, store, enqueue_pause,
-                              resolve_workspace or workspace_of_session)
+                              resolve_workspace or workspace_of_session, clock)
     app.add_route("/api/v1/whatsapp/webhook", webhook)
     app.add_route("/api/v1/workspaces/{workspace_id}/whatsapp/webhook", webhook)
     app.add_route("/api/internal/sessions/{session_id}/last-activity",
-                  LastActivity(settings, store))
+                  LastActivity(settings, store, clock))
     app.add_route("/api/v1/workspaces/{workspace_id}/sessions/{session_id}/send-permission",
-                  SendPermission(settings, store))
+                  SendPermission(settings, store, clock))
     app.add_route("/api/v1/workspaces/{workspace_id}/conflict-stats",
-                  ConflictStats(settings, store))
+                  ConflictStats(settings, store, clock))
     app.add_route("/healthz", Health())
     app.add_route("/readyz", Ready(store))
     app.add_route("/metrics", MetricsResource())

@@ -46,7 +46,9 @@ class WebhookAuth:
         signatures = headers.get("webhook-signature")
         if not (self.secret and signatures):
             return ""
-        if not msg_id or not stamp or not stamp.isdigit():
+        # Unix seconds: an over-long digit string would make int() itself raise.
+        if not msg_id or not stamp or not (stamp.isascii() and stamp.isdigit()) \
+                or len(stamp) > 12:
             return "webhook-id and a numeric webhook-timestamp must come with webhook-signature"
         if abs(self.clock() - int(stamp)) > TOLERANCE_SECONDS:
             return "webhook-timestamp is more than 5 minutes from now (expired or replayed)"

@@ -52,6 +52,11 @@ def _domain(req, resp, exc: PhoneguardError, params):
 
 def _http_error(req, resp, exc: falcon.HTTPError, params):
     message = exc.description or exc.title or "Request failed"
+    if isinstance(exc, falcon.HTTPRouteNotFound):
+        message = f"No such endpoint: {req.path} (the API is described at /openapi.json)"
+    elif isinstance(exc, falcon.HTTPMethodNotAllowed):
+        allowed = (exc.headers or {}).get("Allow", "")
+        message = f"{req.method} is not allowed on {req.path}; use {allowed}"
     _fail(resp, exc.status, message)
     for name, value in (exc.headers or {}).items():
         resp.set_header(name, value)

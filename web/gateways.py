@@ -16,6 +16,8 @@ from models.errors import InvalidPayload
 # phone activity, never recorded.
 GATEWAY_DEVICES = frozenset({"web", "api"})
 MAX_ID_LENGTH = 255
+REQUIRED = {"workspace_id": "a positive integer",
+            "session_id": "a printable string of at most 255 characters"}
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class Report:
     device_type: str
     message_id: str
     occurred_at_ms: int | None
+    malformed: tuple[str, ...] = ()  # required fields present but unusable
 
 
 @dataclass(frozen=True)
@@ -51,14 +54,18 @@ def read(body: dict) -> Report | Ignored:
 
 
 def _node(body: dict) -> Report:
-    data = _object(body.get("data"), "data")
+    # Without `data` the workspace is simply missing: the 422 then names it.
+    data = {} if body.get("data") is None else _object(body.get("data"), "data")
+    session, session_ok = checked(_session, body.get("session_id"))
+    workspace, workspace_ok = checked(workspace_field, data.get("workspace_id"))
     return Report(
         gateway="node",
-        session_id=_session(body.get("session_id")),
-        workspace_id=workspace_field(data.get("workspace_id")),
+        session_id=session,
+        workspace_id=workspace,
         device_type=_device(data.get("device_type")),
         message_id=_message_id(data.get("message_id")),
         occurred_at_ms=_iso_ms(body.get("timestamp")),
+        malformed=_malformed(workspace_ok, session_ok),
     )
 
 
@@ -83,8 +90,20 @@ def _waha(body: dict) -> Report | Ignored:
 
 
 def _report(gateway, session, device, message_id, occurred_at_ms) -> Report:
-    return Report(gateway, _session(session), None, _device(device), _message_id(message_id),
-                  occurred_at_ms)
+    session, session_ok = checked(_session, session)
+    return Report(gateway, session, None, _device(device), _message_id(message_id),
+                  occurred_at_ms, _malformed(True, session_ok))
+
+
+def missing_fields_message(missing: list[str], malformed: list[str]) -> str:
+    """The 422 message naming every required field that is absent or unusable."""
+    parts = []
+    if missing:
+        parts.append(f"Missing required fields: {', '.join(missing)}")
+    if malformed:
+        wanted = ", ".join(f"{name} must be {REQUIRED[name]}" for name in malformed)
+        parts.append(f"Malformed fields: {wanted}")
+    return "; ".join(parts)
 
 
 def workspace_field(value) -> int | None:
@@ -111,7 +130,8 @@ def _session(value) -> str | None:
 
 
 def _device(value) -> str:
-    if isinstance(value, str) and value.strip():
+    # Only printable text reaches Redis: a lone surrogate cannot be encoded as UTF-8.
+    if isinstance(value, str) and value.strip() and value.isprintable():
         return value.strip().lower()[:32]
     return "unknown"
 
@@ -120,6 +140,19 @@ def _message_id(value) -> str:
     if isinstance(value, str) and value.isprintable():
         return value[:MAX_ID_LENGTH]
     return ""
+
+
+def checked(parse, value) -> tuple[object, bool]:
+    """(parsed value, True), or (None, False) when the value is present but malformed."""
+    try:
+        return parse(value), True
+    except InvalidPayload:
+        return None, False
+
+
+def _malformed(workspace_ok: bool, session_ok: bool) -> tuple[str, ...]:
+    return tuple(name for name, ok in (("workspace_id", workspace_ok),
+                                       ("session_id", session_ok)) if not ok)
 
 
 def _object(value, name: str) -> dict:

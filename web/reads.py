@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import time
+from collections.abc import Callable
 
 import falcon
 
 from models.activity import ActivityStore
-from models.db import database, utcnow
+from models.db import database
 from models.errors import InvalidPayload
 from models.reports import conflict_stats, last_activity, send_permission
 from models.settings import Settings
@@ -16,9 +19,15 @@ from web.gateways import workspace_field
 
 
 class _Authenticated:
-    def __init__(self, settings: Settings, store: ActivityStore):
+    def __init__(self, settings: Settings, store: ActivityStore,
+                 clock: Callable[[], float] = time.time):
         self.settings = settings
         self.store = store
+        self.clock = clock
+
+    def now(self) -> dt.datetime:
+        """Naive UTC, the form the domain functions take."""
+        return dt.datetime.fromtimestamp(self.clock(), dt.UTC).replace(tzinfo=None)
 
     def authenticate(self, req: falcon.Request) -> None:
         check_bearer(self.settings, req.get_header("Authorization"))
@@ -29,7 +38,7 @@ class LastActivity(_Authenticated):
         self.authenticate(req)
         workspace = _required_workspace(req.get_param("workspace_id"))
         activity = self.store.get(workspace, session_id)
-        resp.media = {"success": True, "data": last_activity(session_id, activity, now=utcnow())}
+        resp.media = {"success": True, "data": last_activity(session_id, activity, now=self.now())}
 
 
 class SendPermission(_Authenticated):
@@ -37,14 +46,14 @@ class SendPermission(_Authenticated):
         self.authenticate(req)
         workspace = _required_workspace(workspace_id)
         activity = self.store.get(workspace, session_id)
-        data = send_permission(self.settings, workspace, session_id, activity, now=utcnow())
+        data = send_permission(self.settings, workspace, session_id, activity, now=self.now())
         resp.media = {"success": True, "data": data}
 
 
 class ConflictStats(_Authenticated):
     def on_get(self, req, resp, workspace_id):
         self.authenticate(req)
-        stats = conflict_stats(_required_workspace(workspace_id), now=utcnow())
+        stats = conflict_stats(_required_workspace(workspace_id), now=self.now())
         resp.media = {"success": True, "data": stats}
 
 

@@ -36,7 +36,8 @@ class WebhookResource:
         self.auth.verify({k.lower(): v for k, v in req.headers.items()}, raw)
         report = gateways.read(decode_object(raw))
         resp.media = self.take(report, workspace_id)
-        metrics.WEBHOOKS.labels(resp.media.get("reason") or "accepted").inc()
+        outcome = "duplicate" if resp.media.get("duplicate") else "accepted"
+        metrics.WEBHOOKS.labels(resp.media.get("reason") or outcome).inc()
 
     def take(self, report, url_workspace) -> dict:
         if isinstance(report, gateways.Ignored):
@@ -65,15 +66,20 @@ class WebhookResource:
                 "data": data}
 
     def event(self, report: gateways.Report, url_workspace) -> ActivityEvent:
-        workspace = report.workspace_id or gateways.workspace_field(url_workspace)
-        missing = [] if workspace else ["workspace_id"]
-        if not report.session_id:
-            missing.append("session_id")
-        elif not workspace:
+        """The activity event; the workspace comes from the body, else the URL, else the one
+        account with the session id. Raise InvalidPayload naming every field at fault."""
+        malformed = list(report.malformed)
+        workspace = report.workspace_id
+        if workspace is None and "workspace_id" not in malformed:
+            workspace, url_ok = gateways.checked(gateways.workspace_field, url_workspace)
+            malformed += [] if url_ok else ["workspace_id"]
+        if workspace is None and report.session_id and not malformed:
             workspace = self.resolve_workspace(report.session_id)
-            missing = []
-        if missing:
-            raise InvalidPayload(f"Missing required fields: {', '.join(missing)}")
+        missing = [name for name, value in (("workspace_id", workspace),
+                                            ("session_id", report.session_id))
+                   if value is None and name not in malformed]
+        if missing or malformed:
+            raise InvalidPayload(gateways.missing_fields_message(missing, malformed))
         return ActivityEvent(workspace, report.session_id, report.device_type, report.message_id)
 
     def queue_pause(self, event: ActivityEvent) -> None:

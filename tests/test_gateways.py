@@ -1,0 +1,126 @@
+"""Issue 3: the bodies real gateways send (shared fixtures), on both webhook URLs.
+
+Only the owner's own phone message pauses; a customer's message and the gateway's own sends
+pause nothing. The workspace comes from the body, else the URL, else the one account with the
+session id.
+"""
+
+import pytest
+
+from tests.web_helpers import (
+    QUEUED,
+    WEBHOOK,
+    activity_hash,
+    conflict_keys,
+    gateway_body,
+    pause_jobs,
+    post,
+)
+
+SCOPED = "/api/v1/workspaces/7/whatsapp/webhook"
+BOTH_URLS = pytest.mark.parametrize("path", [WEBHOOK, SCOPED], ids=["plain", "scoped"])
+OWNER_MESSAGES = pytest.mark.parametrize("name, session, device", [
+    ("evolution_messages_upsert_phone", "shop-1", "ios"),
+    ("waha_message_any_app", "default", "app"),
+    ("gateway_mobile_activity_detected", "ws1-acc3", "android"),
+], ids=["evolution", "waha", "node"])
+
+
+@BOTH_URLS
+@pytest.mark.parametrize("name, reason", [
+    ("evolution_messages_upsert_contact", "not_from_me"),
+    ("waha_message_any_api", "gateway_device"),
+])
+def test_a_customers_message_or_an_api_send_pauses_nothing(
+        client, redis_client, stub_broker, path, name, reason):
+    response = post(client, gateway_body(name), path=path)
+
+    assert response.status_code == 200
+    assert response.json["success"] is True and response.json["reason"] == reason
+    assert conflict_keys(redis_client) == [] and pause_jobs(stub_broker) == []
+
+
+@OWNER_MESSAGES
+def test_the_owners_phone_message_on_the_scoped_url_pauses_that_workspace(
+        client, redis_client, stub_broker, name, session, device):
+    body = gateway_body(name)
+    body.get("data", {}).pop("workspace_id", None)  # only the node gateway's body has one
+
+    response = post(client, body, path=SCOPED)
+
+    assert response.status_code == 200 and response.json["message"] == QUEUED
+    assert activity_hash(redis_client, 7, session)["device_type"] == device
+    assert [job.args for job in pause_jobs(stub_broker)] == [(7, session, device)]
+
+
+@BOTH_URLS
+def test_the_workspace_in_the_body_comes_first(client, redis_client, stub_broker, path):
+    response = post(client, gateway_body("gateway_mobile_activity_detected"), path=path)
+
+    assert response.json["message"] == QUEUED
+    assert activity_hash(redis_client, 1, "ws1-acc3")["message_count"] == "1"
+    assert [job.args[0] for job in pause_jobs(stub_broker)] == [1]
+
+
+@OWNER_MESSAGES
+def test_on_the_plain_url_the_workspace_comes_from_the_sessions_account(
+        client, redis_client, stub_broker, account_factory, name, session, device):
+    account_factory(workspace_id=3, session_id=session)
+    body = gateway_body(name)
+    body.get("data", {}).pop("workspace_id", None)
+
+    response = post(client, body)
+
+    assert response.status_code == 200 and response.json["message"] == QUEUED
+    assert activity_hash(redis_client, 3, session)["message_count"] == "1"
+    assert [job.args for job in pause_jobs(stub_broker)] == [(3, session, device)]
+
+
+@pytest.mark.parametrize("workspaces, found", [
+    ((), "no account has"),
+    ((3, 4), "several workspaces have"),
+])
+def test_a_session_that_names_no_single_workspace_is_told_which_url_to_use(
+        client, redis_client, stub_broker, account_factory, workspaces, found):
+    for workspace in workspaces:
+        account_factory(workspace_id=workspace, session_id="shop-1")
+
+    response = post(client, gateway_body("evolution_messages_upsert_phone"))
+
+    assert response.status_code == 422 and response.json["success"] is False
+    assert found in response.json["message"]
+    assert "/api/v1/workspaces/{workspace_id}/whatsapp/webhook" in response.json["message"]
+    assert conflict_keys(redis_client) == [] and pause_jobs(stub_broker) == []
+
+
+def test_two_accounts_of_one_workspace_sharing_a_session_are_not_ambiguous(
+        client, stub_broker, account_factory):
+    account_factory(workspace_id=3, session_id="default")
+    account_factory(workspace_id=3, session_id="default")
+
+    response = post(client, gateway_body("waha_message_any_app"))
+
+    assert response.status_code == 200 and pause_jobs(stub_broker)[0].args[0] == 3
+
+
+@OWNER_MESSAGES
+def test_a_fixture_as_captured_in_2025_is_stale_and_pauses_nothing(
+        client, redis_client, stub_broker, name, session, device):
+    body = gateway_body(name, at=1_764_000_000)
+
+    response = post(client, body, path=SCOPED)
+
+    assert response.status_code == 200 and response.json["reason"] == "stale_event"
+    assert conflict_keys(redis_client) == [] and pause_jobs(stub_broker) == []
+
+
+def test_evolution_batches_are_judged_by_their_first_message(client, stub_broker):
+    body = gateway_body("evolution_messages_upsert_phone")
+    body["data"] = [body["data"], gateway_body("evolution_messages_upsert_contact")["data"]]
+
+    assert post(client, body, path=SCOPED).json["message"] == QUEUED
+
+
+def test_evolution_upper_case_event_names_are_understood(client, stub_broker):
+    body = {**gateway_body("evolution_messages_upsert_phone"), "event": "MESSAGES_UPSERT"}
+    assert post(client, body, path=SCOPED).json["message"] == QUEUED

@@ -1,0 +1,125 @@
+"""What the HTTP tests share: signed requests, gateway fixture bodies, the app on real Redis.
+
+Loaded by the web test modules with `pytest_plugins = ["tests.web_helpers"]`.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import hmac
+import json
+import time
+from pathlib import Path
+
+import dramatiq
+import pytest
+import redis
+from falcon import testing
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from models.activity import ActivityStore
+from tests import servers
+from web.app import create_app
+
+FIXTURES = Path(__file__).parents[2] / "shared" / "fixtures" / "gateways"
+WEBHOOK = "/api/v1/whatsapp/webhook"
+TOKEN = {"X-Webhook-Token": "gateway-token"}
+API = {"Authorization": "Bearer api-token"}
+QUEUED = "Mobile activity queued for processing"
+
+
+def gateway_body(name: str, *, at: float | None = None) -> dict:
+    """A fixture body from the shared gateway captures, its event time moved to `at` (default
+    now), as a live gateway would send it."""
+    body = json.loads((FIXTURES / f"{name}.json").read_text())
+    at = time.time() if at is None else at
+    if "payload" in body:
+        body["payload"]["timestamp"] = int(at)
+    elif body["event"] == "messages.upsert":
+        body["data"]["messageTimestamp"] = int(at)
+    else:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at))
+        body["timestamp"] = f"{stamp}.{int(at * 1000) % 1000:03d}Z"
+    return body
+
+
+def node_event(session_id="s1", workspace_id=1, device_type="android", message_id="m1"):
+    """The original Node gateway's mobile_activity_detected body, without an event time."""
+    data = {"device_type": device_type, "message_id": message_id, "workspace_id": workspace_id}
+    return {"event": "mobile_activity_detected", "session_id": session_id,
+            "data": {k: v for k, v in data.items() if v is not None}}
+
+
+def standard_signature(secret: bytes, body: bytes, msg_id: str, stamp: int) -> str:
+    signed = f"{msg_id}.{stamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(secret, signed, hashlib.sha256).digest()).decode()
+
+
+def standard_headers(secret: bytes, body: bytes, *, at: float, msg_id="msg_1") -> dict:
+    stamp = int(at)
+    return {"webhook-id": msg_id, "webhook-timestamp": str(stamp),
+            "webhook-signature": standard_signature(secret, body, msg_id, stamp)}
+
+
+def waha_headers(key: str, body: bytes) -> dict:
+    return {"X-Webhook-Hmac": hmac.new(key.encode(), body, hashlib.sha512).hexdigest(),
+            "X-Webhook-Hmac-Algorithm": "sha512"}
+
+
+def encode(body) -> bytes:
+    return body if isinstance(body, bytes) else json.dumps(body).encode()
+
+
+def post(client: testing.TestClient, body, path=WEBHOOK, headers=TOKEN) -> testing.Result:
+    return client.simulate_post(path, body=encode(body), headers=headers)
+
+
+def activity_hash(redis_client: redis.Redis, workspace_id: int, session_id: str) -> dict:
+    raw = redis_client.hgetall(f"conflict:activity:{workspace_id}:{session_id}")
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def pause_jobs(broker) -> list[dramatiq.Message]:
+    """handle_mobile_activity messages waiting on the stub broker's queues."""
+    messages = [dramatiq.Message.decode(raw)
+                for queue in broker.queues.values() for raw in list(queue.queue)]
+    return [m for m in messages if m.actor_name == "handle_mobile_activity"]
+
+
+def conflict_keys(redis_client: redis.Redis) -> list[str]:
+    return sorted(k.decode() for k in redis_client.keys("conflict:*"))
+
+
+def unreachable_store(settings) -> ActivityStore:
+    """An activity store on a port nobody listens on; no retries, so the 503 comes at once."""
+    client = redis.Redis(port=servers.free_port(), retry=Retry(NoBackoff(), 0),
+                         socket_connect_timeout=1)
+    return ActivityStore(client, activity_ttl=settings.activity_ttl)
+
+
+def enqueue_pause(workspace_id: int, session_id: str, device_type: str):
+    from actors.conflict import handle_mobile_activity
+
+    return handle_mobile_activity.send(workspace_id, session_id, device_type)
+
+
+@pytest.fixture
+def make_client(settings, store, stub_broker):
+    """Build a TestClient on create_app; any collaborator can be swapped per test."""
+    def make(settings=settings, store=store, enqueue=enqueue_pause, **options):
+        return testing.TestClient(create_app(settings, store, enqueue, **options))
+
+    return make
+
+
+@pytest.fixture
+def client(make_client):
+    return make_client()
+
+
+@pytest.fixture
+def waha_body():
+    return copy.deepcopy(gateway_body("waha_message_any_app"))

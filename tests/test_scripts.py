@@ -1,0 +1,322 @@
+"""The operator commands, run in-process against the private Redis and the real databases."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import threading
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+import pytest
+from dramatiq import Message
+from dramatiq.brokers.redis import RedisBroker
+
+from models import keys
+from models.activity import ActivityEvent, iso_ms, to_ms
+from models.conflict import Check, check_resume, pause_session
+from models.db import database, utcnow
+from models.settings import Settings
+from models.tables import Campaign
+from scripts import inspect, simulate_gateway, stats
+from tests.servers import free_port
+from web.app import create_app
+
+SETTINGS_VARIABLES = ("DATABASE_URL", "REDIS_URL", "PORT", "WEBHOOK_SECRET", "WAHA_HMAC_KEY",
+                      "WEBHOOK_TOKEN", "API_TOKEN")
+
+
+@pytest.fixture
+def bare_env(monkeypatch):
+    """No phoneguard variable from the machine running the tests leaks into the scripts."""
+    for name in os.environ:
+        if name in SETTINGS_VARIABLES or name.startswith("CAMPAIGN_CONFLICT_"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+@pytest.fixture
+def env(bare_env, redis_url, database_url, db, redis_client):
+    bare_env.setenv("REDIS_URL", redis_url)
+    bare_env.setenv("DATABASE_URL", database_url)
+    yield bare_env
+    database.initialize(db)  # the scripts bound the tables to a database object of their own
+
+
+def run(main, *args: str) -> int:
+    handle = database.obj
+    try:
+        return main(list(args))
+    finally:
+        database.initialize(handle)
+
+
+def inspect_json(capsys, *args: str) -> dict:
+    assert run(inspect.main, "--json", *args) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+# -- inspect ------------------------------------------------------------------------------
+def test_inspect_lists_an_activity_key_with_its_ttl_and_a_paused_campaign_with_its_due_time(
+        env, store, account_factory, capsys):
+    _, (campaign,) = account_factory(1, "s1", tier=4)
+    now = utcnow()
+    store.record(ActivityEvent(1, "s1", "android", "m1"), now_ms=to_ms(now), queue_pause=True)
+    pause_session(Settings(), 1, "s1", now=now, last_activity_ms=to_ms(now))
+
+    report = inspect_json(capsys)
+
+    (activity,) = report["activity"]
+    assert activity["key"] == keys.activity(1, "s1") and 0 < activity["ttl_seconds"] <= 60
+    assert activity["fields"]["device_type"] == "android"
+    assert activity["fields"]["message_count"] == "1"
+    assert [p["key"] for p in report["pause_pending"]] == [keys.pause_pending(1, "s1")]
+    (paused,) = report["paused_campaigns"]
+    assert paused["campaign_id"] == campaign.id and paused["pause_count"] == 1
+    assert paused["paused_at"] == iso_ms(to_ms(now))
+    assert paused["check_due"] == iso_ms(to_ms(now) + 20_000)  # tier 4: 20 s after the typing
+    assert 0 < paused["check_due_in_seconds"] <= 20
+
+
+def test_inspect_prints_the_same_for_a_person(env, store, account_factory, capsys):
+    account_factory(1, "s1", tier=4)
+    now = utcnow()
+    store.record(ActivityEvent(1, "s1", "ios", "m1"), now_ms=to_ms(now), queue_pause=False)
+    pause_session(Settings(), 1, "s1", now=now, last_activity_ms=to_ms(now))
+
+    assert run(inspect.main) == 0
+    out = capsys.readouterr().out
+
+    assert f"{keys.activity(1, 's1')}  ttl " in out and "device_type=ios" in out
+    assert f"check due {iso_ms(to_ms(now) + 20_000)} (in " in out
+    assert "pause_count 1" in out and "Pause pending (0)" in out
+
+
+def test_inspect_counts_the_cooldown_from_paused_at_once_the_activity_key_is_gone(
+        env, account_factory, capsys):
+    account_factory(1, "s1", tier=1)
+    paused_at = utcnow() - dt.timedelta(seconds=90)
+    pause_session(Settings(), 1, "s1", now=paused_at, last_activity_ms=None)
+
+    (paused,) = inspect_json(capsys)["paused_campaigns"]
+
+    assert paused["last_activity"] is None
+    assert paused["check_due"] == iso_ms(to_ms(paused_at) + 60_000)
+    assert paused["check_due_in_seconds"] < 0  # overdue: the clock will stand in for it
+
+
+def test_inspect_shows_only_the_workspace_asked_for(env, store, account_factory, capsys):
+    now = utcnow()
+    for workspace in (1, 2):
+        account_factory(workspace, "s1")
+        store.record(ActivityEvent(workspace, "s1", "android", "m"), now_ms=to_ms(now),
+                     queue_pause=False)
+        pause_session(Settings(), workspace, "s1", now=now, last_activity_ms=None)
+
+    report = inspect_json(capsys, "--workspace", "2")
+
+    assert [a["workspace_id"] for a in report["activity"]] == [2]
+    assert [c["workspace_id"] for c in report["paused_campaigns"]] == [2]
+
+
+def test_inspect_reads_the_depths_of_the_configured_queue_from_the_broker_keys(
+        env, redis_client, capsys):
+    env.setenv("CAMPAIGN_CONFLICT_QUEUE", "ops-test")
+    broker = RedisBroker(client=redis_client)
+    broker.declare_queue("ops-test")
+    for n in range(3):
+        broker.enqueue(Message("ops-test", "handle_mobile_activity", (1, f"s{n}", "ios"), {}, {}))
+    check = Message("ops-test", "auto_resume_campaign", (1, "s9", "2025-11-24T16:00:00", 2), {}, {})
+    broker.enqueue(check, delay=60_000)
+    consumer = broker.consume("ops-test", prefetch=1, timeout=100)
+    consumer.nack(next(consumer))  # dead-lettered
+    next(consumer)  # taken by a "worker", not acknowledged
+
+    report = inspect_json(capsys)
+    consumer.close()
+
+    queue = report["queue"]
+    assert (queue["waiting"], queue["in_progress"], queue["delayed"], queue["dead_letters"]) \
+        == (1, 1, 1, 1)
+    assert queue["keys"]["waiting"] == "dramatiq:ops-test"
+    resume = [j for j in report["jobs"] if j["actor"] == "auto_resume_campaign"]
+    assert [(j["session_id"], j["attempt"]) for j in resume] == [("s9", 2)]
+    assert 55 < resume[0]["eta_in_seconds"] <= 60
+
+
+def test_inspect_says_in_one_line_that_redis_is_unreachable(
+        bare_env, database_url, capsys):
+    bare_env.setenv("DATABASE_URL", database_url)
+    bare_env.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+
+    assert run(inspect.main) == 1
+    err = capsys.readouterr().err
+    assert "REDIS_URL" in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_inspect_names_a_bad_variable_and_exits_2(bare_env, capsys):
+    bare_env.setenv("CAMPAIGN_CONFLICT_TIER_COOLDOWN", "fast")
+    assert run(inspect.main) == 2
+    assert "CAMPAIGN_CONFLICT_TIER_COOLDOWN" in capsys.readouterr().err
+
+
+# -- stats --------------------------------------------------------------------------------
+@pytest.fixture
+def history(env, account_factory):
+    """Workspace 1: three campaigns paused and resumed 30 s later, two of them paused again;
+    workspace 2: one paused campaign, to show it is not counted."""
+    now = utcnow()
+    _, campaigns = account_factory(1, "s1", tier=4, campaigns=("ongoing",) * 3)
+    account_factory(2, "s1")
+    first = now - dt.timedelta(seconds=31)
+    pause_session(Settings(), 1, "s1", now=first, last_activity_ms=to_ms(first))
+    check = Check(1, "s1", first, 1, 0)
+    check_resume(Settings(), check, now=now - dt.timedelta(seconds=1), last_activity_ms=None)
+    Campaign.update(status="completed").where(Campaign.id == campaigns[2].id).execute()
+    pause_session(Settings(), 1, "s1", now=now, last_activity_ms=None)
+    pause_session(Settings(), 2, "s1", now=now, last_activity_ms=None)
+
+
+EXPECTED = {"total_paused": 2, "total_resumed_today": 3, "average_pause_duration": 30.0,
+            "campaigns_paused_multiple_times": 2}
+
+
+def test_stats_prints_the_workspace_figures_as_json(history, capsys):
+    assert run(stats.main, "--workspace", "1", "--json") == 0
+    assert json.loads(capsys.readouterr().out) == EXPECTED
+
+
+def test_stats_prints_a_table_naming_each_figure(history, capsys):
+    assert run(stats.main, "--workspace", "1") == 0
+    lines = capsys.readouterr().out.splitlines()
+    figures = {line.rsplit("(", 1)[1].rstrip(")"): line.split()[-2] for line in lines[1:]}
+    assert figures == {name: str(value) for name, value in EXPECTED.items()}
+    assert "workspace 1" in lines[0]
+
+
+def test_stats_says_in_one_line_that_the_database_is_unreachable(bare_env, capsys):
+    bare_env.setenv("DATABASE_URL", f"postgresql://nobody@127.0.0.1:{free_port()}/none")
+    assert run(stats.main, "--workspace", "1") == 1
+    err = capsys.readouterr().err
+    assert "DATABASE_URL" in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+# -- simulate_gateway ---------------------------------------------------------------------
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def web(stub_broker, settings, store, db, bare_env):
+    """The real Falcon app in a wsgiref server thread, with the StubBroker and private Redis."""
+    from actors.conflict import handle_mobile_activity
+
+    app = create_app(settings, store, handle_mobile_activity.send)
+    server = make_server("127.0.0.1", 0, app, handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def keys_of(settings: Settings) -> dict[str, str]:
+    """The web app's credentials, as the gateway's environment would hold them."""
+    return {"WEBHOOK_SECRET": "whsec_" + base64.b64encode(settings.webhook_secret).decode(),
+            "WAHA_HMAC_KEY": settings.waha_hmac_key, "WEBHOOK_TOKEN": settings.webhook_token}
+
+
+def simulate(web, *args: str) -> int:
+    return run(simulate_gateway.main, "--url", web, *args)
+
+
+def pause_jobs(broker) -> int:
+    return broker.queues["campaign-conflict"].qsize()
+
+
+@pytest.mark.parametrize("fmt, variable", [
+    ("node", "WEBHOOK_SECRET"), ("evolution", "WEBHOOK_TOKEN"), ("waha", "WAHA_HMAC_KEY")])
+def test_simulated_gateways_are_accepted_when_signed_their_own_way(
+        web, bare_env, settings, stub_broker, redis_client, fmt, variable, capsys):
+    bare_env.setenv(variable, keys_of(settings)[variable])  # only the gateway's own method
+
+    code = simulate(web, "--format", fmt, "--session", "s1", "--workspace", "3")
+
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "-> 200" in out and "Mobile activity queued for processing" in out
+    assert redis_client.hget(keys.activity(3, "s1"), "message_count") == b"1"
+    assert pause_jobs(stub_broker) == 1
+
+
+def test_node_falls_back_to_the_webhook_token_when_no_secret_is_set(
+        web, bare_env, settings, capsys):
+    bare_env.setenv("WEBHOOK_TOKEN", settings.webhook_token)
+    assert simulate(web, "--session", "s1", "--workspace", "3") == 0
+    assert "X-Webhook-Token" in capsys.readouterr().out
+
+
+def test_a_repeated_delivery_is_taken_once_like_a_gateway_retry(
+        web, bare_env, settings, redis_client, capsys):
+    bare_env.setenv("WAHA_HMAC_KEY", settings.waha_hmac_key)
+    code = simulate(web, "--format", "waha", "--session", "s1", "--workspace", "3", "--repeat-id")
+    responses = [line for line in capsys.readouterr().out.splitlines() if "-> 200" in line]
+    assert code == 0 and len(responses) == 2
+    assert '"duplicate": true' in responses[1]
+    assert redis_client.hget(keys.activity(3, "s1"), "message_count") == b"1"
+
+
+def test_a_burst_of_typing_counts_every_message_and_queues_one_pause(
+        web, bare_env, settings, stub_broker, redis_client):
+    bare_env.setenv("WEBHOOK_SECRET", keys_of(settings)["WEBHOOK_SECRET"])
+    code = simulate(web, "--session", "s1", "--workspace", "3", "--burst", "3", "--interval", "0")
+    assert code == 0
+    assert redis_client.hget(keys.activity(3, "s1"), "message_count") == b"3"
+    assert pause_jobs(stub_broker) == 1
+
+
+@pytest.mark.parametrize("args, reason", [
+    (("--format", "waha", "--device", "api"), "gateway_device"),
+    (("--format", "waha", "--from-contact"), "not_from_me"),
+    (("--format", "evolution", "--device", "web"), "gateway_device"),
+    (("--format", "evolution", "--from-contact"), "not_from_me")])
+def test_gateway_sends_and_contact_messages_are_acknowledged_and_pause_nothing(
+        web, bare_env, settings, stub_broker, redis_client, args, reason, capsys):
+    for variable, value in keys_of(settings).items():
+        bare_env.setenv(variable, value)
+    assert simulate(web, *args, "--session", "s1", "--workspace", "3") == 0
+    assert reason in capsys.readouterr().out
+    assert redis_client.exists(keys.activity(3, "s1")) == 0 and pause_jobs(stub_broker) == 0
+
+
+def test_without_workspace_the_service_finds_it_from_the_session(
+        web, bare_env, settings, account_factory, redis_client):
+    account_factory(7, "shop-1")
+    bare_env.setenv("WEBHOOK_TOKEN", settings.webhook_token)
+    assert simulate(web, "--format", "evolution", "--session", "shop-1", "--device", "ios") == 0
+    assert redis_client.hget(keys.activity(7, "shop-1"), "device_type") == b"ios"
+
+
+def test_a_wrong_key_is_refused_and_the_exit_code_says_so(web, bare_env, capsys):
+    bare_env.setenv("WAHA_HMAC_KEY", "not-the-key")
+    assert simulate(web, "--format", "waha", "--session", "s1", "--workspace", "3") == 1
+    assert "-> 401" in capsys.readouterr().out
+
+
+def test_simulate_without_any_key_says_what_to_set(bare_env, capsys):
+    assert run(simulate_gateway.main, "--format", "waha") == 2
+    err = capsys.readouterr().err
+    assert "WAHA_HMAC_KEY" in err and "WEBHOOK_TOKEN" in err
+
+
+# -- help ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("script, purpose", [
+    (inspect, "phone-activity keys"), (stats, "conflict statistics"),
+    (simulate_gateway, "Post webhooks")])
+def test_help_explains_each_script_and_exits_0(script, purpose, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        script.main(["--help"])
+    assert exit_.value.code == 0
+    assert purpose in " ".join(capsys.readouterr().out.split())

@@ -48,7 +48,7 @@ class Settings:
         env = _Env(os.environ if environ is None else environ)
         tiers = env.tier_map("CAMPAIGN_CONFLICT_TIER_COOLDOWN", "1:60,2:45,3:30,4:20")
         default_cooldown = env.integer("CAMPAIGN_CONFLICT_DEFAULT_COOLDOWN", 30, minimum=0)
-        ttl_floor = max(60, default_cooldown, *tiers.values())
+        longest = max(default_cooldown, *tiers.values())
         return cls(
             database_url=env.text("DATABASE_URL") or DEFAULT_DATABASE_URL,
             redis_url=env.text("REDIS_URL") or DEFAULT_REDIS_URL,
@@ -66,7 +66,7 @@ class Settings:
             trigger_device_types=env.words(
                 "CAMPAIGN_CONFLICT_TRIGGER_DEVICE_TYPES", "android,ios,app"
             ),
-            activity_ttl=env.integer("CAMPAIGN_CONFLICT_ACTIVITY_TTL", ttl_floor, minimum=1),
+            activity_ttl=env.activity_ttl("CAMPAIGN_CONFLICT_ACTIVITY_TTL", longest),
             webhook_max_body_bytes=env.integer("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, minimum=1),
             reconcile_interval=env.integer("CAMPAIGN_CONFLICT_RECONCILE_INTERVAL", 10, minimum=1),
         )
@@ -111,6 +111,14 @@ class _Env:
             raise ConfigError(f"{name}={raw!r} must be at least {minimum}")
         return value
 
+    def activity_ttl(self, name: str, longest_cooldown: int) -> int:
+        # Activity forgotten before the cooldown ends would let senders resume too early.
+        ttl = self.integer(name, max(60, longest_cooldown), minimum=1)
+        if ttl < longest_cooldown:
+            raise ConfigError(f"{name}={ttl} is shorter than the longest cooldown "
+                              f"({longest_cooldown} s): set it to at least that, or leave it unset")
+        return ttl
+
     def boolean(self, name: str, default: bool) -> bool:
         raw = (self.text(name) or "").lower()
         if not raw:
@@ -134,12 +142,13 @@ class _Env:
         for pair in raw.split(","):
             tier, sep, seconds = pair.partition(":")
             try:
-                if not sep:
+                if not sep or int(tier) in tiers:
                     raise ValueError
                 tiers[int(tier)] = int(seconds)
             except ValueError:
                 raise ConfigError(
-                    f"{name}={raw!r} does not parse: write tier:seconds pairs, as 1:60,2:45"
+                    f"{name}={raw!r} does not parse: write tier:seconds pairs, each tier once, "
+                    "as 1:60,2:45"
                 ) from None
             if tiers[int(tier)] < 0:
                 raise ConfigError(f"{name}={raw!r} has a negative cooldown for tier {tier}")

@@ -10,7 +10,6 @@ from falcon import testing
 
 from tests.web_helpers import (
     QUEUED,
-    TOKEN,
     WEBHOOK,
     activity_hash,
     conflict_keys,

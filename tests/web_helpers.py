@@ -6,7 +6,6 @@ Loaded by the web test modules with `pytest_plugins = ["tests.web_helpers"]`.
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import hmac
 import json
@@ -29,6 +28,16 @@ WEBHOOK = "/api/v1/whatsapp/webhook"
 TOKEN = {"X-Webhook-Token": "gateway-token"}
 API = {"Authorization": "Bearer api-token"}
 QUEUED = "Mobile activity queued for processing"
+
+
+class Clock:
+    """Epoch seconds that a test moves by hand: `clock.now += 10`."""
+
+    def __init__(self, now: float):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def gateway_body(name: str, *, at: float | None = None) -> dict:
@@ -118,8 +127,3 @@ def make_client(settings, store, stub_broker):
 @pytest.fixture
 def client(make_client):
     return make_client()
-
-
-@pytest.fixture
-def waha_body():
-    return copy.deepcopy(gateway_body("waha_message_any_app"))

@@ -39,7 +39,9 @@ def handle_mobile_activity(workspace_id: int, session_id: str, device_type: str 
         last_activity_ms=activity.last_activity_ms if activity else None,
     )
     if outcome.next_check:
-        schedule(outcome.next_check, now=now)
+        # The delay counts from now, not from before the transaction: a pause that waited for
+        # the database lock must still check at last activity + cooldown, not that much later.
+        schedule(outcome.next_check, now=utcnow())
     log.info("paused workspace=%s session=%s device=%s campaigns=%s", workspace_id,
              session_id, device_type, outcome.campaign_ids)
 
@@ -59,7 +61,7 @@ def auto_resume_campaign(workspace_id: int, session_id: str, paused_at: str, att
         last_activity_ms=activity.last_activity_ms if activity else None,
     )
     if outcome.next_check:
-        schedule(outcome.next_check, now=now)
+        schedule(outcome.next_check, now=utcnow())  # as above: due time, not lock wait later
     if outcome.campaign_ids:
         log.info("resumed workspace=%s session=%s attempt=%s campaigns=%s", workspace_id,
                  session_id, attempt, outcome.campaign_ids)

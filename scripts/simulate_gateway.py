@@ -204,12 +204,28 @@ def parser() -> argparse.ArgumentParser:
                                     "waha app)")
     p.add_argument("--from-contact", action="store_true",
                    help="a message a contact sent (fromMe false): never pauses")
-    p.add_argument("--burst", type=int, default=1, metavar="N", help="send N messages")
-    p.add_argument("--interval", type=float, default=1.0, metavar="S",
+    p.add_argument("--burst", type=_count, default=1, metavar="N", help="send N messages")
+    p.add_argument("--interval", type=_seconds, default=1.0, metavar="S",
                    help="seconds between the messages of a burst (default 1)")
     p.add_argument("--repeat-id", action="store_true",
                    help="send each delivery twice, as a gateway retry")
     return p
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds >= 0")
+    return value
 
 
 def main(argv=None) -> int:
@@ -233,7 +249,7 @@ def main(argv=None) -> int:
 
 def _simulate(args: argparse.Namespace, settings: Settings, base_url: str) -> int:
     ok = True
-    for n in range(max(1, args.burst)):
+    for n in range(args.burst):
         if n:
             time.sleep(args.interval)
         delivery = build(args, time.time())

@@ -140,7 +140,7 @@ def queued_jobs(client: redis.Redis, queue: str, workspace_id: int | None = None
             if job and (workspace_id is None or job["workspace_id"] == workspace_id):
                 jobs.append(job)
             if len(jobs) >= MAX_JOBS:
-                break
+                return sorted(jobs, key=lambda j: j["eta_ms"] or 0)
     return sorted(jobs, key=lambda j: j["eta_ms"] or 0)
 
 
@@ -200,10 +200,10 @@ def _seconds(ms: int) -> float:
     return round(ms / 1000, 3)
 
 
-def _when(seconds: float | None) -> str:
+def _when(seconds: float | None, past: str = "{}s ago") -> str:
     if seconds is None:
         return "now"
-    return f"in {seconds:.1f}s" if seconds >= 0 else f"overdue by {-seconds:.1f}s"
+    return f"in {seconds:.1f}s" if seconds >= 0 else past.format(f"{-seconds:.1f}")
 
 
 def render(report: dict) -> str:
@@ -236,7 +236,7 @@ def _job_line(j: dict) -> str:
     attempt = f"  attempt {j['attempt']}" if j["attempt"] is not None else ""
     eta = f" ({j['eta']})" if j["eta"] else ""
     return (f"  {j['actor']}  workspace {j['workspace_id']}  session {j['session_id']}"
-            f"{attempt}  runs {_when(j['eta_in_seconds'])}{eta}")
+            f"{attempt}  due {_when(j['eta_in_seconds'])}{eta}")
 
 
 def _ttl_text(seconds: float | None) -> str:
@@ -244,7 +244,8 @@ def _ttl_text(seconds: float | None) -> str:
 
 
 def _campaign_line(c: dict) -> str:
-    due = (f"check due {c['check_due']} ({_when(c['check_due_in_seconds'])})"
+    when = _when(c["check_due_in_seconds"], past="overdue by {}s")
+    due = (f"check due {c['check_due']} ({when})"
            if c["check_due"] else "check due: unknown (no paused_at, no activity)")
     since = "last activity" if c["last_activity"] else "paused_at"
     return (f"  #{c['campaign_id']} {c['name']!r}  workspace {c['workspace_id']}  "

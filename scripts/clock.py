@@ -10,13 +10,21 @@ import argparse
 import contextlib
 import logging
 
+import peewee
+import redis
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from actors import boot
 from models import logs
 from models.db import database, utcnow
+from models.errors import StoreUnavailable
 
 log = logging.getLogger("phoneguard.clock")
+
+# A store that is down or restarting: the next tick retries, so one line each, not a
+# traceback every interval for as long as the outage lasts.
+OUTAGES = (StoreUnavailable, redis.ConnectionError, redis.TimeoutError,
+           peewee.OperationalError, peewee.InterfaceError)
 
 
 def tick() -> None:
@@ -25,6 +33,9 @@ def tick() -> None:
     try:
         with database.connection_context():
             reconcile(now=utcnow())
+    except OUTAGES as exc:
+        log.warning("reconcile skipped, a store is unavailable (%s); trying again next tick",
+                    exc)
     except Exception:  # a failed tick is retried by the next one; the clock must not die
         log.exception("reconcile failed; trying again next tick")
 

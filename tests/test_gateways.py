@@ -2,7 +2,7 @@
 
 Only the owner's own phone message pauses; a customer's message and the gateway's own sends
 pause nothing. The workspace comes from the body, else the URL, else the one account with the
-session id.
+session id; a body and a URL that disagree are refused rather than guessed between.
 """
 
 import pytest
@@ -26,6 +26,13 @@ OWNER_MESSAGES = pytest.mark.parametrize("name, session, device", [
 ], ids=["evolution", "waha", "node"])
 
 
+def without_workspace(body: dict) -> dict:
+    """The body as a gateway that cannot name the workspace sends it (only the node
+    gateway's has one)."""
+    body.get("data", {}).pop("workspace_id", None)
+    return body
+
+
 @BOTH_URLS
 @pytest.mark.parametrize("name, reason", [
     ("evolution_messages_upsert_contact", "not_from_me"),
@@ -43,18 +50,16 @@ def test_a_customers_message_or_an_api_send_pauses_nothing(
 @OWNER_MESSAGES
 def test_the_owners_phone_message_on_the_scoped_url_pauses_that_workspace(
         client, redis_client, stub_broker, name, session, device):
-    body = gateway_body(name)
-    body.get("data", {}).pop("workspace_id", None)  # only the node gateway's body has one
-
-    response = post(client, body, path=SCOPED)
+    response = post(client, without_workspace(gateway_body(name)), path=SCOPED)
 
     assert response.status_code == 200 and response.json["message"] == QUEUED
     assert activity_hash(redis_client, 7, session)["device_type"] == device
     assert [job.args for job in pause_jobs(stub_broker)] == [(7, session, device)]
 
 
-@BOTH_URLS
-def test_the_workspace_in_the_body_comes_first(client, redis_client, stub_broker, path):
+@pytest.mark.parametrize("path", [WEBHOOK, "/api/v1/workspaces/1/whatsapp/webhook"],
+                         ids=["plain", "same-workspace"])
+def test_the_workspace_named_in_the_body_is_taken(client, redis_client, stub_broker, path):
     response = post(client, gateway_body("gateway_mobile_activity_detected"), path=path)
 
     assert response.json["message"] == QUEUED
@@ -62,14 +67,21 @@ def test_the_workspace_in_the_body_comes_first(client, redis_client, stub_broker
     assert [job.args[0] for job in pause_jobs(stub_broker)] == [1]
 
 
+def test_a_body_naming_another_workspace_than_its_url_is_refused(
+        client, redis_client, stub_broker):
+    response = post(client, gateway_body("gateway_mobile_activity_detected"), path=SCOPED)
+
+    assert response.status_code == 422
+    assert response.json["message"] == "workspace_id 1 in the body does not match workspace 7 " \
+                                       "of the URL"
+    assert conflict_keys(redis_client) == [] and pause_jobs(stub_broker) == []
+
+
 @OWNER_MESSAGES
 def test_on_the_plain_url_the_workspace_comes_from_the_sessions_account(
         client, redis_client, stub_broker, account_factory, name, session, device):
     account_factory(workspace_id=3, session_id=session)
-    body = gateway_body(name)
-    body.get("data", {}).pop("workspace_id", None)
-
-    response = post(client, body)
+    response = post(client, without_workspace(gateway_body(name)))
 
     assert response.status_code == 200 and response.json["message"] == QUEUED
     assert activity_hash(redis_client, 3, session)["message_count"] == "1"
@@ -106,7 +118,7 @@ def test_two_accounts_of_one_workspace_sharing_a_session_are_not_ambiguous(
 @OWNER_MESSAGES
 def test_a_fixture_as_captured_in_2025_is_stale_and_pauses_nothing(
         client, redis_client, stub_broker, name, session, device):
-    body = gateway_body(name, at=1_764_000_000)
+    body = without_workspace(gateway_body(name, at=1_764_000_000))
 
     response = post(client, body, path=SCOPED)
 

@@ -53,7 +53,7 @@ def _domain(req, resp, exc: PhoneguardError, params):
 def _http_error(req, resp, exc: falcon.HTTPError, params):
     message = exc.description or exc.title or "Request failed"
     if isinstance(exc, falcon.HTTPRouteNotFound):
-        message = f"No such endpoint: {req.path} (the API is described at /openapi.json)"
+        message = f"No such endpoint: {req.method} {req.path}"
     elif isinstance(exc, falcon.HTTPMethodNotAllowed):
         allowed = (exc.headers or {}).get("Allow", "")
         message = f"{req.method} is not allowed on {req.path}; use {allowed}"

@@ -70,9 +70,16 @@ class WebhookResource:
         account with the session id. Raise InvalidPayload naming every field at fault."""
         malformed = list(report.malformed)
         workspace = report.workspace_id
+        url, url_ok = gateways.checked(gateways.workspace_field, url_workspace)
+        if not url_ok and "workspace_id" not in malformed:
+            malformed.append("workspace_id")
+        if None not in (workspace, url) and workspace != url:
+            # A gateway posting to one workspace's URL but naming another is misconfigured:
+            # guessing either could pause the wrong tenant's campaigns, so say so instead.
+            raise InvalidPayload(f"workspace_id {workspace} in the body does not match "
+                                 f"workspace {url} of the URL")
         if workspace is None and "workspace_id" not in malformed:
-            workspace, url_ok = gateways.checked(gateways.workspace_field, url_workspace)
-            malformed += [] if url_ok else ["workspace_id"]
+            workspace = url
         if workspace is None and report.session_id and not malformed:
             workspace = self.resolve_workspace(report.session_id)
         missing = [name for name, value in (("workspace_id", workspace),

@@ -231,6 +231,24 @@ def test_a_broker_outage_is_a_503_and_the_retry_is_taken_afresh(
     assert len(pause_jobs(stub_broker)) == 1
 
 
+def post_at_once(make_client, bodies) -> list[testing.Result]:
+    """Post every body from its own thread, released together by a barrier."""
+    clients = [make_client() for _ in bodies]
+    start = threading.Barrier(len(bodies))
+    results = [None] * len(bodies)
+
+    def send(i):
+        start.wait()
+        results[i] = post(clients[i], bodies[i])
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
 def test_twenty_simultaneous_copies_of_one_delivery_count_once(
         make_client, redis_client, stub_broker):
     responses = post_at_once(make_client, [node_event(message_id="same")] * 20)
@@ -291,25 +309,7 @@ def test_with_the_feature_switched_off_nothing_is_recorded(
     assert conflict_keys(redis_client) == [] and pause_jobs(stub_broker) == []
 
 
-def post_at_once(make_client, bodies) -> list[testing.Result]:
-    """Post every body from its own thread, released together by a barrier."""
-    clients = [make_client() for _ in bodies]
-    start = threading.Barrier(len(bodies))
-    results = [None] * len(bodies)
-
-    def send(i):
-        start.wait()
-        results[i] = post(clients[i], bodies[i])
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
-def test_the_pause_job_goes_to_the_configured_queue(client, stub_broker):
+def test_the_pause_job_goes_to_the_campaign_conflict_queue(client, stub_broker):
     post(client, node_event())
     assert [job.queue_name for job in pause_jobs(stub_broker)] == ["campaign-conflict"]
 

@@ -1,0 +1,175 @@
+"""The original design's manual test flow, on the Procfile's real processes: a campaign is
+ongoing, the owner sends a message from the phone, the campaign is paused_mobile, and after
+the cooldown it is ongoing again. Once per gateway, with each gateway's real body and
+signature; then the owner who keeps typing, and a worker stopped mid-cooldown.
+
+Timings are printed, never asserted: the bounds below only catch wrong behaviour.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from scripts.stack import Stack
+from tests import e2e_helpers as e2e
+
+pytestmark = pytest.mark.processes
+
+COOLDOWN = 2
+SECRET = e2e.new_webhook_secret()
+WAHA_KEY = "e2e-waha-key"
+QUEUED = "Mobile activity queued for processing"
+
+
+@dataclass(frozen=True)
+class Gateway:
+    fixture: str
+    workspace_id: int
+    session_id: str
+    path: str
+    sign: Callable[[Stack, bytes], dict]
+
+
+GATEWAYS = {
+    # The Node gateway names its workspace in the body and signs with Standard Webhooks.
+    "node": Gateway("gateway_mobile_activity_detected", 1, "ws1-acc3",
+                    "/api/v1/whatsapp/webhook",
+                    lambda stack, body: e2e.standard_webhooks_headers(SECRET, body)),
+    # Evolution posts to the workspace's own URL (its `destination`) with a fixed token.
+    "evolution": Gateway("evolution_messages_upsert_phone", 7, "shop-1",
+                         "/api/v1/workspaces/7/whatsapp/webhook",
+                         lambda stack, body: e2e.token_headers(stack.env["WEBHOOK_TOKEN"])),
+    # WAHA signs with its HMAC key; the workspace comes from the one account of its session.
+    "waha": Gateway("waha_message_any_app", 3, "default", "/api/v1/whatsapp/webhook",
+                    lambda stack, body: e2e.waha_headers(WAHA_KEY, body)),
+}
+TYPING = Gateway("gateway_mobile_activity_detected", 1, "keeps-typing",
+                 "/api/v1/whatsapp/webhook", GATEWAYS["node"].sign)
+
+
+def stack_env(cooldown: int) -> dict[str, str]:
+    return {"CAMPAIGN_CONFLICT_TIER_COOLDOWN": ",".join(f"{t}:{cooldown}" for t in (1, 2, 3, 4)),
+            "WEBHOOK_SECRET": SECRET, "WAHA_HMAC_KEY": WAHA_KEY}
+
+
+def seed(stack: Stack, gateway: Gateway, campaigns: int) -> None:
+    stack.run_script("seed", "--workspace", str(gateway.workspace_id), "--session",
+                     gateway.session_id, "--campaigns", str(campaigns))
+
+
+def post(stack: Stack, gateway: Gateway, body: dict) -> float:
+    """Post `body` as the gateway does; returns when the response came (epoch ms)."""
+    raw = e2e.encode(body)
+    status, reply = stack.post(gateway.path, raw, gateway.sign(stack, raw))
+    answered_ms = time.time() * 1000
+    assert (status, reply.get("message")) == (200, QUEUED), reply
+    return answered_ms
+
+
+def report(capsys, line: str) -> None:
+    """Print past pytest's capture: these numbers are read by people, not asserted."""
+    with capsys.disabled():
+        print(f"\n  [e2e] {line}", end="")
+
+
+@pytest.fixture(scope="module")
+def stack():
+    with Stack(env=stack_env(COOLDOWN)) as running:
+        for gateway in [*GATEWAYS.values(), TYPING]:
+            seed(running, gateway, campaigns=2)
+        running.start("web")
+        e2e.start_worker(running)
+        yield running
+
+
+@pytest.mark.parametrize("name", list(GATEWAYS))
+def test_phone_message_pauses_the_campaigns_until_the_phone_was_quiet_for_the_cooldown(
+        stack, name, capsys):
+    gw = GATEWAYS[name]
+    assert [c.status for c in e2e.campaigns(stack, gw.workspace_id, gw.session_id)] \
+        == ["ongoing", "ongoing"]
+
+    answered_ms = post(stack, gw, e2e.gateway_body(gw.fixture))
+    paused = e2e.wait_for_status(stack, gw.workspace_id, gw.session_id, "paused_mobile", 10)
+    due_ms = e2e.last_activity_ms(stack, gw.workspace_id, gw.session_id) + COOLDOWN * 1000
+    resumed = e2e.wait_for_status(stack, gw.workspace_id, gw.session_id, "ongoing",
+                                  COOLDOWN + 15)
+
+    pause_ms = max(c.paused_at_ms for c in paused) - answered_ms
+    late_ms = max(c.auto_resume_at_ms for c in resumed) - due_ms
+    report(capsys, f"{name:9} paused {pause_ms:+6.0f} ms after the webhook's response; "
+                   f"resumed {late_ms:+6.0f} ms after due (last activity + {COOLDOWN} s)")
+    assert all(c.auto_resume_at_ms >= due_ms for c in resumed), "resumed before due"
+    assert [c.pause_count for c in resumed] == [1, 1]
+
+
+def test_owner_who_keeps_typing_gets_the_resume_one_cooldown_after_the_last_message(
+        stack, capsys):
+    ws, sid = TYPING.workspace_id, TYPING.session_id
+    post(stack, TYPING, typing_body(1))
+    e2e.wait_for_status(stack, ws, sid, "paused_mobile", 10)
+    first_ms = e2e.last_activity_ms(stack, ws, sid)
+
+    time.sleep(max(0.0, (first_ms + 1200) / 1000 - time.time()))  # within the cooldown
+    post(stack, TYPING, typing_body(2))
+    last_ms = e2e.last_activity_ms(stack, ws, sid)
+    resumed = e2e.wait_for_status(stack, ws, sid, "ongoing", COOLDOWN + 15)
+
+    due_ms = last_ms + COOLDOWN * 1000
+    late_ms = max(c.auto_resume_at_ms for c in resumed) - due_ms
+    attempts = [attempt for event, attempt in e2e.pause_events(stack, ws, sid)
+                if event == "resumed"]
+    report(capsys, f"typing    second message {last_ms - first_ms} ms after the first; "
+                   f"resumed {late_ms:+6.0f} ms after due from the last, by check #{attempts[0]}")
+    assert last_ms - first_ms >= 1000
+    assert all(c.auto_resume_at_ms >= due_ms for c in resumed), "resumed before the cooldown"
+    assert [c.pause_count for c in resumed] == [1, 1]  # typing on pauses nothing twice
+
+
+def typing_body(n: int) -> dict:
+    """The Node gateway's fixture for the owner's n-th message on the TYPING session."""
+    body = e2e.gateway_body(TYPING.fixture)
+    body["session_id"] = TYPING.session_id
+    body["data"]["message_id"] += f"-{n}"
+    return body
+
+
+def test_worker_stopped_by_sigterm_hands_back_its_pending_checks_for_the_next_worker(capsys):
+    cooldown = 8  # long enough that the check is still pending after stop and restart
+    gw = Gateway(TYPING.fixture, 1, "shutdown", TYPING.path, TYPING.sign)
+    with Stack(env=stack_env(cooldown)) as stack:
+        seed(stack, gw, campaigns=1)
+        stack.start("web")
+        e2e.start_worker(stack)
+        body = e2e.gateway_body(gw.fixture)
+        body["session_id"] = gw.session_id
+        post(stack, gw, body)
+        e2e.wait_for_status(stack, 1, gw.session_id, "paused_mobile", 10)
+        due_ms = e2e.last_activity_ms(stack, 1, gw.session_id) + cooldown * 1000
+
+        started = time.monotonic()
+        stack.signal("worker")  # SIGTERM to the process group, as Heroku and honcho do
+        exit_code = stack.wait_exit("worker", timeout=25)
+        stopped_s = time.monotonic() - started
+
+        assert exit_code == 0, stack.logs()
+        assert [m["actor_name"] for m in delayed_in_redis(stack)] == ["auto_resume_campaign"]
+        assert not stack.redis_client().keys("dramatiq:__acks__.*"), "a check is still held"
+        e2e.start_worker(stack)
+        (resumed,) = e2e.wait_for_status(stack, 1, gw.session_id, "ongoing", cooldown + 15)
+
+    report(capsys, f"shutdown  worker exited {stopped_s:.1f} s after SIGTERM; the next worker "
+                   f"resumed {resumed.auto_resume_at_ms - due_ms:+6.0f} ms after due")
+    assert resumed.auto_resume_at_ms >= due_ms
+
+
+def delayed_in_redis(stack: Stack) -> list[dict]:
+    """The messages waiting on the conflict queue's delay queue, in Dramatiq's own keys."""
+    client = stack.redis_client()
+    ids = client.lrange("dramatiq:campaign-conflict.DQ", 0, -1)
+    return [json.loads(client.hget("dramatiq:campaign-conflict.DQ.msgs", i)) for i in ids]

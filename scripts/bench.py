@@ -1,0 +1,217 @@
+"""Benchmark phoneguard on this machine, with the real processes: the Procfile's web, worker and
+clock (scripts.stack), a private redis-server on a free port and a fresh SQLite file, all
+stopped and removed at the end, on Ctrl-C too. Loopback only; every load is bounded.
+
+Prints, each as the median of several runs:
+  1. webhook throughput (default gunicorn settings) for acknowledged-only traffic and for phone
+     activity, each beside /healthz of the same server measured alternately, with the ratios;
+     and the floor: bare redis-py round trips from a request handler (scripts.bench_floor);
+  2. pause latency, webhook response to every campaign paused_mobile: p50/p99, idle and under
+     webhook load;
+  3. resume lateness against each campaign's due time (last activity + cooldown) with 6,000
+     and 30,000 campaigns paused at once (sessions x 3), and how many resumed early;
+  4. Redis bytes per active session, and worker RSS with 30,000 resume checks pending.
+
+A full run takes about 8-10 minutes; --quick is a 2-minute smoke run with fewer, shorter
+runs. The machine is shared: rerun when the load average printed at the top is high.
+
+Usage: python -m scripts.bench [--quick] [--only SECTION ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import random
+import signal
+import sys
+import time
+from dataclasses import dataclass
+
+from scripts import bench_memory as bm
+from scripts import bench_pause as bp
+from scripts import bench_resume as br
+from scripts import bench_stack as bs
+from scripts import bench_throughput as bt
+from scripts import bench_traffic as tr
+from scripts.bench_floor import serving
+from scripts.bench_load import LoadGenerator
+from scripts.stack import procfile
+
+SECTIONS = ("throughput", "pause", "resume", "memory")
+TRAFFIC_WS, PROBE_WS = 1, 2
+
+
+@dataclass(frozen=True)
+class Plan:
+    rounds: int = 5             # alternations of each webhook kind with /healthz
+    window_s: float = 3.0
+    floor_rounds: int = 3
+    probes: int = 100           # pause probes per run
+    probe_runs: int = 3
+    rush_sizes: tuple = (6000, 30000)
+    rush_runs: int = 3
+    rush_tiers: tuple = (3, 4)  # 30 s and 20 s cooldowns with the default tier map
+    memory_sessions: int = 10000
+    pending_checks: int = 30000
+    traffic_sessions: int = 2000
+
+
+FULL = Plan()
+QUICK = Plan(rounds=2, window_s=2.0, floor_rounds=1, probes=40, probe_runs=1,
+             rush_sizes=(6000,), rush_runs=1, memory_sessions=2000, traffic_sessions=1000)
+
+
+def say(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def edge(plan: Plan, sections: set[str], verdicts: dict) -> None:
+    """Sections 1 and 2 share one stack: the webhook edge."""
+    with bs.running("web", "worker", "clock") as stack:
+        settings = bs.settings_of(stack)
+        shops = [s.session_id for s in bs.seed(TRAFFIC_WS, plan.traffic_sessions,
+                                               prefix="shop")]
+        with LoadGenerator(stack.port) as gen:
+            if "throughput" in sections:
+                throughput(stack, gen, settings, shops, plan, verdicts)
+            if "pause" in sections:
+                pause(stack, gen, settings, shops, plan, verdicts)
+
+
+def throughput(stack, gen, settings, shops, plan: Plan, verdicts: dict) -> None:
+    say("1. Webhook throughput, default gunicorn settings (each kind beside /healthz, "
+        "alternately)")
+    client = stack.redis_client()
+    count = int(plan.window_s * 4000)
+    kinds = {
+        "acknowledged only": lambda: (tr.acknowledged(settings, TRAFFIC_WS, shops, 4000), True),
+        "phone activity": lambda: (tr.phone(settings, TRAFFIC_WS, shops, count), False),
+    }
+    groups = bs.process_groups(stack, {"loadgen": gen.pids})
+    series = bt.alternate(gen, kinds, rounds=plan.rounds, seconds=plan.window_s, groups=groups,
+                          settle=lambda: bs.drain(client, settings.queue))
+    for text in bt.lines(f"phoneguard web ({settings.web_concurrency} sync workers, "
+                         f"{plan.window_s:.0f} s windows)", series, list(kinds)):
+        say(text)
+    verdicts["acknowledged only >= 0.70 of /healthz"] = (
+        series.summary("acknowledged only")["ratio"] >= 0.7)
+    verdicts["phone activity >= 0.30 of /healthz"] = (
+        series.summary("phone activity")["ratio"] >= 0.3)
+    with serving(stack) as (port, pid), LoadGenerator(port) as floor_gen:
+        floor = {name: (lambda p=path: ([tr.get(p)], True)) for name, path in
+                 (("1 PING", "/ping"), ("1 EVALSHA", "/evalsha"), ("2 EVALSHA", "/evalsha2"))}
+        groups = {"web": bs.descendants(pid), "redis": [stack.redis.pid],
+                  "loadgen": floor_gen.pids}
+        series = bt.alternate(floor_gen, floor, rounds=plan.floor_rounds,
+                              seconds=plan.window_s, groups=groups)
+    for text in bt.lines("floor: bare redis-py round trips in a handler, same gunicorn "
+                         "settings (scripts/bench_floor.py)", series, list(floor)):
+        say(text)
+    say()
+
+
+def pause(stack, gen, settings, shops, plan: Plan, verdicts: dict) -> None:
+    say("2. Pause latency: webhook response -> all 3 campaigns of the session paused_mobile")
+    probes = bs.seed(PROBE_WS, plan.probes * plan.probe_runs * 2, prefix="probe")
+    chunks = [probes[i:i + plan.probes] for i in range(0, len(probes), plan.probes)]
+    rng = random.Random(5)
+    idle = [bp.batch(stack.port, settings, chunks.pop(), rng) for _ in range(plan.probe_runs)]
+    idle_s = bp.summary(idle)
+    say(bp.line("idle", idle_s, 50))
+    loaded, rates = [], []
+    for _ in range(plan.probe_runs):
+        traffic = tr.mixed(settings, TRAFFIC_WS, shops, plan.probes * 300, phone_share=0.25)
+        gen.begin(traffic, 3600, cycle=True)
+        loaded.append(bp.batch(stack.port, settings, chunks.pop(), rng))
+        rates.append(gen.stop().rate)
+    load_s = bp.summary(loaded)
+    say(bp.line("under webhook load", load_s, 250))
+    say(f"    (load: gateway traffic flat out, 1 in 4 phone activity over "
+        f"{len(shops)} sessions, {bs.median(rates):.0f} req/s answered meanwhile)")
+    verdicts["pause p99 <= 50 ms idle"] = idle_s["p99"] <= 50 and not idle_s["lost"]
+    verdicts["pause p99 <= 250 ms under load"] = load_s["p99"] <= 250 and not load_s["lost"]
+    say()
+
+
+def resume(plan: Plan, verdicts: dict) -> None:
+    say("3. Resume lateness: auto_resume_at - (last activity + cooldown), campaigns paused at "
+        "once")
+    with bs.running("web", "worker", "clock") as stack, LoadGenerator(stack.port) as gen:
+        settings = bs.settings_of(stack)
+        tiers = ", ".join(f"tier {t} {settings.cooldown_for(t)} s" for t in plan.rush_tiers)
+        say(f"    (sessions x 3 campaigns, accounts alternately {tiers}; one phone webhook per "
+            "session, posted flat out)")
+        workspace = 100
+        for size in plan.rush_sizes:
+            runs = []
+            for _ in range(plan.rush_runs):
+                workspace += 1
+                runs.append(br.run(stack, gen, settings, workspace, size // 3, plan.rush_tiers))
+            s = br.summary(runs)
+            say(br.line(size, s))
+            if size == max(plan.rush_sizes):
+                verdicts[f"resume p99 <= 0.5 s at {size} pending, none early"] = (
+                    s["p99"] <= 500 and not (s["early"] or s["unpaused"] or s["unresumed"]))
+    say()
+
+
+def memory(plan: Plan, verdicts: dict) -> None:
+    say("4. Memory")
+    with bs.running("web", "worker") as stack, LoadGenerator(stack.port) as gen:
+        settings = bs.settings_of(stack)
+        figures = bm.per_session(stack, gen, settings, plan.memory_sessions)
+        pending = bm.pending_checks(stack, settings, plan.pending_checks)
+    for text in bm.lines(figures, pending):
+        say(text)
+    verdicts["<= 300 B of Redis per active session"] = figures["hash"] <= 300
+    say()
+
+
+def header(plan: Plan, quick: bool) -> None:
+    commands = procfile()
+    say(f"phoneguard benchmark, {time.strftime('%Y-%m-%d %H:%M:%S %Z')}"
+        f"{' (--quick)' if quick else ''}")
+    say(f"machine: {bs.cpu_summary()}, Python {platform.python_version()}, "
+        f"load average {bs.load_average()} at start")
+    say(f"web:    {commands['web']}  (gunicorn.conf.py)")
+    say(f"worker: {commands['worker']}")
+    say()
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run of about two minutes: fewer, shorter runs")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, metavar="SECTION",
+                        help=f"run only these sections ({', '.join(SECTIONS)})")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    sections = set(args.only or SECTIONS)
+    signal.signal(signal.SIGTERM, _interrupt)
+    verdicts: dict[str, bool] = {}
+    header(plan, args.quick)
+    started = time.monotonic()
+    try:
+        if sections & {"throughput", "pause"}:
+            edge(plan, sections, verdicts)
+        if "resume" in sections:
+            resume(plan, verdicts)
+        if "memory" in sections:
+            memory(plan, verdicts)
+    except KeyboardInterrupt:
+        say("\ninterrupted: every process the benchmark started has been stopped")
+        return 130
+    say(f"Targets ({time.monotonic() - started:.0f} s, load average {bs.load_average()} at end):")
+    for target, met in verdicts.items():
+        say(f"  {'met    ' if met else 'MISSED '} {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

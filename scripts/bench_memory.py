@@ -1,0 +1,140 @@
+"""Section 4: what phoneguard keeps, in Redis per active session and in the worker per pending
+resume check.
+
+Redis: `used_memory` before and after N sessions each post one phone activity webhook through
+the real path (after the worker has run their pauses), divided by N. Done twice: once with
+bodies that carry no message id (the activity hash alone) and once as gateways send them (the
+hash plus one `conflict:seen:...` marker, which is per message and lives an hour).
+
+Worker: RSS of the worker process before and after 30,000 resume checks are waiting, enqueued
+through the actors' own `schedule()` as the pause actor does, due in 20 minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from models.activity import to_ms
+from models.conflict import Check
+from models.db import utcnow
+from scripts import bench_stack as bs
+from scripts import bench_traffic as tr
+from scripts import simulate_gateway as gw
+
+WORKSPACE = 7
+
+
+def used_memory(client) -> int:
+    time.sleep(1.0)  # let Redis finish incremental rehashing and lazy frees
+    return int(client.info("memory")["used_memory"])
+
+
+def settle(stack, client, settings) -> None:
+    bs.drain(client, settings.queue)
+    deadline = time.monotonic() + 30
+    while any(client.scan_iter("conflict:pause-pending:*", count=1000)):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+
+
+def without_ids(settings, sessions: list[str]) -> list[bytes]:
+    now = time.time()
+    out = []
+    for session in sessions:
+        body = gw.node_body(session, WORKSPACE, "android", now)
+        del body["data"]["message_id"]
+        out.append(tr.webhook(settings, "node", body, WORKSPACE, now))
+    return out
+
+
+def per_session(stack, gen, settings, sessions: int) -> dict:
+    client = stack.redis_client()
+    gen.run(tr.phone(settings, WORKSPACE, [f"warm-{i}" for i in range(100)], 100), 60,
+            cycle=False)
+    settle(stack, client, settings)
+    figures = {}
+    for label, build in (("hash", without_ids), ("hash+seen", None)):
+        names = [f"mem-{label}-{i}" for i in range(sessions)]
+        requests = (build(settings, names) if build
+                    else tr.phone(settings, WORKSPACE, names, sessions))
+        before = used_memory(client)
+        result = gen.run(requests, 600, cycle=False)
+        settle(stack, client, settings)
+        figures[label] = (used_memory(client) - before) / max(result.ok, 1)
+    figures["seen"] = figures["hash+seen"] - figures["hash"]
+    sample = list(client.scan_iter("conflict:activity:*mem-hash+seen*", count=1000))[:200]
+    figures["hash_memory_usage"] = _mean_usage(client, sample)
+    seen = list(client.scan_iter("conflict:seen:*mem-hash+seen*", count=1000))[:200]
+    figures["seen_memory_usage"] = _mean_usage(client, seen)
+    info = client.info("server")
+    alloc = client.info("memory").get("mem_allocator", "?")
+    figures["redis"] = f"Redis {info['redis_version']} ({alloc})"
+    return figures
+
+
+def _mean_usage(client, names: list) -> float:
+    sizes = [client.memory_usage(n) or 0 for n in names]
+    return sum(sizes) / len(sizes) if sizes else float("nan")
+
+
+def pending_checks(stack, settings, checks: int) -> dict:
+    """Worker RSS with `checks` resume checks waiting, and Redis bytes per waiting check."""
+    from actors import runtime
+
+    runtime.setup(settings)
+    from actors.conflict import schedule  # declares the actors on the broker just set up
+
+    client = stack.redis_client()
+    children = bs.worker_children(stack)
+    rss_before = sum(bs.rss_bytes(p) for p in children)
+    used_before = used_memory(client)
+    now = utcnow()
+    due = to_ms(now) + 20 * 60 * 1000
+    for i in range(checks):
+        schedule(Check(WORKSPACE, f"pending-{i}", now, 1, due), now=now)
+    held = _held_when_still(client, settings.queue)
+    sample = client.hrandfield(f"dramatiq:{settings.queue}.DQ.msgs", 1, withvalues=True)
+    return {
+        "checks": checks,
+        "held": held,
+        "rss_before": rss_before,
+        "rss_after": sum(bs.rss_bytes(p) for p in children),
+        "redis_per_check": (used_memory(client) - used_before) / checks,
+        "message_bytes": len(sample[1]) if sample else 0,
+        "message": json.loads(sample[1]) if sample else {},
+    }
+
+
+def _held_when_still(client, queue: str) -> int:
+    """Wait until the worker stops fetching delayed messages; how many it holds."""
+    dq = f"{queue}.DQ"
+    last, still_since = -1, time.monotonic()
+    while time.monotonic() - still_since < 2:
+        held = sum(client.scard(k) for k in client.scan_iter(f"dramatiq:__acks__.*.{dq}"))
+        if held != last:
+            last, still_since = held, time.monotonic()
+        time.sleep(0.2)
+    return last
+
+
+def lines(figures: dict, pending: dict | None) -> list[str]:
+    f = figures
+    verdict = "meets" if f["hash"] <= 300 else "MISSES"
+    out = [
+        f"    activity hash per active session   {f['hash']:6.0f} B  (used_memory delta; "
+        f"MEMORY USAGE of one hash {f['hash_memory_usage']:.0f} B; target <= 300 B: {verdict})",
+        f"    + one seen marker per message      {f['seen']:6.0f} B  (lives 1 h; MEMORY USAGE "
+        f"{f['seen_memory_usage']:.0f} B)",
+        f"    session that sent one message      {f['hash+seen']:6.0f} B  ({f['redis']})",
+    ]
+    if pending:
+        p = pending
+        mib = (p["rss_after"] - p["rss_before"]) / 2**20
+        out.append(
+            f"    worker RSS, {p['checks']} checks pending  {p['rss_after'] / 2**20:6.1f} MiB  "
+            f"(+{mib:.1f} MiB from {p['rss_before'] / 2**20:.1f}; {p['held']} held in the worker, "
+            f"the rest wait in Redis; Redis {p['redis_per_check']:.0f} B per check, message "
+            f"{p['message_bytes']} B)")
+    return out

@@ -1,0 +1,146 @@
+"""Section 3: resume lateness with thousands of campaigns paused at once.
+
+A morning rush: `sessions` fresh sessions of three ongoing campaigns each get one phone activity
+webhook apiece, posted as fast as the service takes them. Each campaign is due to resume at
+its session's last activity (as the service recorded it in Redis) plus its tier's cooldown;
+its lateness is `auto_resume_at` minus that due time. A negative lateness is an early resume,
+which must never happen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+
+from peewee import fn
+
+from models import keys
+from models.activity import to_ms
+from models.tables import ONGOING, Campaign, WhatsappAccount
+from scripts import bench_stack as bs
+from scripts import bench_traffic as tr
+from scripts.bench_load import LoadGenerator
+
+SETTLE_SECONDS = 30  # after the last due time, how long a straggler may still take
+
+
+@dataclass
+class Run:
+    campaigns: int
+    burst_s: float
+    burst_rate: float
+    lateness_ms: list[float]
+    early: int
+    unpaused: int
+    unresumed: int
+    pending_peak: int
+    worker_rss_peak: int
+
+    def pct(self, p: float) -> float:
+        return bs.percentile(self.lateness_ms, p)
+
+
+def delayed(client, queue: str) -> int:
+    """Resume checks waiting for their time: in Redis, or fetched by a worker and held."""
+    dq = f"{queue}.DQ"
+    held = sum(client.scard(k) for k in client.scan_iter(f"dramatiq:__acks__.*.{dq}"))
+    return client.llen(f"dramatiq:{dq}") + held
+
+
+def run(stack, gen: LoadGenerator, settings, workspace_id: int, sessions: int,
+        tiers: tuple[int, ...]) -> Run:
+    seeded = bs.seed(workspace_id, sessions, prefix=f"rush{workspace_id}", tiers=tiers)
+    client = stack.redis_client()
+    requests = tr.phone(settings, workspace_id, [s.session_id for s in seeded], len(seeded))
+    gen.begin(requests, 3600, cycle=False)
+    peak, rss = 0, 0
+    while not gen.done():
+        peak, rss = _sample(stack, client, settings, peak, rss)
+        time.sleep(0.25)
+    burst = gen.collect()
+    last_ms = _last_activity(client, seeded)
+    longest = max(settings.cooldown_for(t) for t in tiers)
+    deadline = time.monotonic() + longest + SETTLE_SECONDS
+    while _unresumed(workspace_id) and time.monotonic() < deadline:
+        peak, rss = _sample(stack, client, settings, peak, rss)
+        time.sleep(0.25)
+    return _measure(settings, workspace_id, seeded, last_ms, burst, peak, rss)
+
+
+def _sample(stack, client, settings, peak: int, rss: int) -> tuple[int, int]:
+    worker_rss = sum(bs.rss_bytes(pid) for pid in bs.worker_children(stack))
+    return max(peak, delayed(client, settings.queue)), max(rss, worker_rss)
+
+
+def _last_activity(client, seeded: list[bs.Session]) -> dict[str, int]:
+    pipe = client.pipeline(transaction=False)
+    for s in seeded:
+        pipe.hget(keys.activity(s.workspace_id, s.session_id), "last_activity_ms")
+    return {s.session_id: int(v) for s, v in zip(seeded, pipe.execute(), strict=True) if v}
+
+
+def _unresumed(workspace_id: int) -> int:
+    return (Campaign.select(fn.COUNT(Campaign.id))
+            .where((Campaign.workspace_id == workspace_id)
+                   & ((Campaign.status != ONGOING) | Campaign.auto_resume_at.is_null()))
+            .scalar())
+
+
+def _measure(settings, workspace_id, seeded, last_ms, burst, peak, rss) -> Run:
+    rows = (Campaign.select(Campaign.auto_resume_at, Campaign.paused_at, Campaign.status,
+                            WhatsappAccount.session_id, WhatsappAccount.tier)
+            .join(WhatsappAccount, on=(Campaign.whatsapp_account_id == WhatsappAccount.id))
+            .where(Campaign.workspace_id == workspace_id).objects())
+    lateness, early, unpaused, unresumed = [], 0, 0, 0
+    for row in rows:
+        if row.paused_at is None:
+            unpaused += 1
+            continue
+        if row.auto_resume_at is None or row.status != ONGOING:
+            unresumed += 1
+            continue
+        base = last_ms.get(row.session_id, to_ms(row.paused_at))
+        due_us = (base + settings.cooldown_for(row.tier) * 1000) * 1000
+        late_us = _us(row.auto_resume_at) - due_us
+        early += late_us < 0
+        lateness.append(late_us / 1000)
+    return Run(len(seeded) * 3, burst.elapsed, burst.rate, lateness, early, unpaused,
+               unresumed, peak, rss)
+
+
+def _us(moment: dt.datetime) -> int:
+    return round(moment.replace(tzinfo=dt.UTC).timestamp() * 1_000_000)
+
+
+def summary(runs: list[Run]) -> dict:
+    return {
+        "p50": bs.median([r.pct(50) for r in runs]),
+        "p99": bs.median([r.pct(99) for r in runs]),
+        "max": bs.median([max(r.lateness_ms, default=float("nan")) for r in runs]),
+        "worst": max((max(r.lateness_ms, default=float("nan")) for r in runs),
+                     default=float("nan")),
+        "early": sum(r.early for r in runs),
+        "unpaused": sum(r.unpaused for r in runs),
+        "unresumed": sum(r.unresumed for r in runs),
+        "burst_s": bs.median([r.burst_s for r in runs]),
+        "burst_rate": bs.median([r.burst_rate for r in runs]),
+        "pending_peak": bs.median([r.pending_peak for r in runs]),
+        "rss_mib": bs.median([r.worker_rss_peak for r in runs]) / 2**20,
+        "runs": len(runs),
+    }
+
+
+def line(campaigns: int, s: dict) -> str:
+    failed = s["early"] or s["unpaused"] or s["unresumed"]
+    verdict = "meets" if s["p99"] <= 500 and not failed else "MISSES"
+    return (f"    {campaigns:>6} campaigns  p50 {s['p50'] / 1000:5.2f} s  p99 "
+            f"{s['p99'] / 1000:5.2f} s  max {s['max'] / 1000:5.2f} s  early {s['early']}  "
+            f"(webhooks {s['burst_rate']:.0f}/s over {s['burst_s']:.1f} s; checks pending at "
+            f"peak {s['pending_peak']:.0f}; worker RSS peak {s['rss_mib']:.0f} MiB; "
+            f"{s['runs']} runs{_problems(s)}; target p99 <= 0.5 s: {verdict})")
+
+
+def _problems(s: dict) -> str:
+    parts = [f"{s[k]} {k}" for k in ("unpaused", "unresumed") if s[k]]
+    return "; " + ", ".join(parts) if parts else ""

@@ -1,0 +1,172 @@
+"""The benchmark's hold on the real processes: a scripts.stack.Stack with signing keys, rows
+seeded straight into its database, the worker's backlog, and each process's CPU and memory
+read from /proc (Linux only, like the machine the figures are for)."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import math
+import os
+import shutil
+import statistics
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from models.db import database, open_database
+from models.settings import Settings
+from models.tables import ONGOING, Campaign, WhatsappAccount
+from scripts.stack import Stack
+
+# The benchmark's own keys; every gateway method is configured so each one is exercised.
+BENCH_ENV = {
+    "WEBHOOK_SECRET": "whsec_" + base64.b64encode(b"phoneguard-bench-secret").decode(),
+    "WAHA_HMAC_KEY": "phoneguard-bench-waha",
+}
+
+
+@dataclass(frozen=True)
+class Session:
+    workspace_id: int
+    session_id: str
+    account_id: int
+    tier: int
+
+
+@contextlib.contextmanager
+def running(*processes: str, env: dict | None = None) -> Iterator[Stack]:
+    """A private Redis, a fresh SQLite file, and the Procfile's `processes`, stopped (and the
+    files removed) however the block ends."""
+    stack = Stack(env={**BENCH_ENV, **(env or {})})
+    try:
+        stack.__enter__()
+        stack.start(*processes)
+        open_database(stack.env["DATABASE_URL"])
+        yield stack
+    finally:
+        with contextlib.suppress(Exception):
+            database.close()
+        stack.stop()
+        shutil.rmtree(stack.workdir, ignore_errors=True)
+
+
+def settings_of(stack: Stack) -> Settings:
+    return Settings.from_env(stack.env)
+
+
+def seed(workspace_id: int, count: int, *, prefix: str, tiers=(1,), campaigns: int = 3,
+         chunk: int = 200) -> list[Session]:
+    """`count` sessions of one account each, with `campaigns` ongoing campaigns apiece."""
+    names = [f"{prefix}-{i}" for i in range(count)]
+    with database.atomic():
+        for i in range(0, count, chunk):
+            WhatsappAccount.insert_many([
+                {"workspace_id": workspace_id, "session_id": name, "tier": tiers[j % len(tiers)]}
+                for j, name in enumerate(names[i:i + chunk], start=i)
+            ]).execute()
+    rows = (WhatsappAccount.select(WhatsappAccount.id, WhatsappAccount.session_id,
+                                   WhatsappAccount.tier)
+            .where(WhatsappAccount.workspace_id == workspace_id))
+    sessions = [Session(workspace_id, r.session_id, r.id, r.tier) for r in rows
+                if r.session_id.startswith(prefix + "-")]
+    made = [{"workspace_id": workspace_id, "whatsapp_account_id": s.account_id,
+             "name": f"bench {n}", "status": ONGOING}
+            for s in sessions for n in range(campaigns)]
+    with database.atomic():
+        for i in range(0, len(made), chunk):
+            Campaign.insert_many(made[i:i + chunk]).execute()
+    database.close()
+    return sessions
+
+
+# -- the worker's queue -----------------------------------------------------------------------
+def backlog(client, queue: str) -> int:
+    """Messages queued or being processed (not counting delayed ones held for later)."""
+    waiting = client.llen(f"dramatiq:{queue}")
+    taken = sum(client.scard(key) for key in client.scan_iter(f"dramatiq:__acks__.*.{queue}"))
+    return waiting + taken
+
+
+def drain(client, queue: str, timeout: float = 60) -> float:
+    """Wait for the worker to finish what is queued; seconds waited."""
+    start = time.monotonic()
+    while backlog(client, queue) and time.monotonic() - start < timeout:
+        time.sleep(0.02)
+    return time.monotonic() - start
+
+
+# -- processes ------------------------------------------------------------------------------
+def descendants(pid: int) -> list[int]:
+    """`pid` and every process below it."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def process_groups(stack: Stack, extra: dict[str, list[int]] | None = None) -> dict:
+    groups = {name: descendants(proc.pid) for name, proc in stack.processes.items()}
+    if stack.redis:
+        groups["redis"] = [stack.redis.pid]
+    groups.update(extra or {})
+    return groups
+
+
+def worker_children(stack: Stack) -> list[int]:
+    """The worker processes the dramatiq command forked (they hold the messages)."""
+    main = stack.processes["worker"].pid
+    return [pid for pid in descendants(main) if pid != main]
+
+
+# -- figures --------------------------------------------------------------------------------
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile; NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
+
+
+def median(values: list[float]) -> float:
+    values = [v for v in values if not math.isnan(v)]
+    return statistics.median(values) if values else math.nan
+
+
+def cpu_summary() -> str:
+    model = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} x {model}, {memory:.0f} GiB"
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])

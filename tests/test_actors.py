@@ -59,9 +59,10 @@ def typed(store, ws, sid, at_ms, message_id="m1"):
                         queue_pause=True)
 
 
-def paused_since(settings, ago_s, *, account_tier=1, account_factory, campaigns=("ongoing",)):
-    """A session whose campaigns were paused `ago_s` seconds ago; returns (campaigns, check)."""
-    _, made = account_factory(tier=account_tier, campaigns=campaigns)
+def paused_since(settings, ago_s, *, account_factory, campaigns=("ongoing",)):
+    """A tier 1 session (60 s cooldown) whose campaigns were paused, and the phone last used,
+    `ago_s` seconds ago; returns (campaigns, the check the pause asked for)."""
+    _, made = account_factory(tier=1, campaigns=campaigns)
     at = utcnow() - seconds(ago_s)
     check = pause_session(settings, 1, "s1", now=at, last_activity_ms=to_ms(at)).next_check
     return made, check
@@ -215,13 +216,13 @@ def test_resume_check_delivered_twice_resumes_once(stub_broker, store, settings,
 
 def test_clock_schedules_a_check_for_a_session_whose_check_was_lost_and_none_for_a_fresh_pause(
         stub_broker, settings, account_factory):
+    from actors.reconcile import reconcile  # imports actors.conflict: after the runtime
+
     _, (lost,) = account_factory(1, "lost")
     _, (fresh,) = account_factory(1, "fresh")
     now = utcnow()
     pause_session(settings, 1, "lost", now=now - seconds(120), last_activity_ms=None)
     pause_session(settings, 1, "fresh", now=now - seconds(1), last_activity_ms=None)
-
-    from actors.reconcile import reconcile
 
     assert reconcile(now=now) == 1
 
@@ -307,7 +308,7 @@ def deliver(broker, message: dramatiq.Message) -> dramatiq.MessageProxy:
     broker.emit_before("process_message", proxy)
     try:
         result = broker.get_actor(message.actor_name)(*message.args, **message.kwargs)
-    except BaseException as exc:  # noqa: BLE001 (handed to the middleware, like the Worker)
+    except BaseException as exc:  # handed to the middleware, as the Worker does
         proxy.stuff_exception(exc)
         broker.emit_after("process_message", proxy, exception=exc)
     else:

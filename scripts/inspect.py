@@ -11,49 +11,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Callable
 
 import redis
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import dq_name, xq_name
-from peewee import DatabaseError, ImproperlyConfigured, InterfaceError
 
 from actors.runtime import redis_client
 from models import keys
 from models.activity import ActivityStore, iso_ms, to_ms
 from models.conflict import paused_sessions
 from models.db import database, open_database, utcnow
-from models.errors import ConfigError, StoreUnavailable
 from models.reports import paused_campaigns
 from models.settings import Settings
+from scripts.cli import guarded
 
 # actors.runtime builds its RedisBroker without a namespace, so Dramatiq's default applies.
 NAMESPACE = RedisBroker.__init__.__kwdefaults__["namespace"]
 ACTIVITY_ORDER = ("last_activity", "device_type", "message_count", "first_activity",
                   "last_message_id", "last_activity_ms")
 MAX_JOBS = 200  # listed; the depths above them count every one
-
-
-def guarded(prog: str, work: Callable[[], int]) -> int:
-    """Run `work`, turning the expected failures into one line on stderr and an exit code:
-    2 for a bad setting, 1 for Redis or the database out of reach."""
-    try:
-        return work()
-    except ConfigError as exc:
-        return _fail(prog, str(exc), 2)
-    except (redis.RedisError, StoreUnavailable) as exc:
-        return _fail(prog, f"Redis at REDIS_URL is unreachable or failed: {exc}", 1)
-    except (DatabaseError, InterfaceError, ImproperlyConfigured) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return _fail(prog, f"the database at DATABASE_URL failed: {first} (is it up, and "
-                           "migrated with python -m scripts.migrate?)", 1)
-
-
-def _fail(prog: str, message: str, code: int) -> int:
-    print(f"{prog}: {message}", file=sys.stderr)
-    return code
 
 
 def _text(value) -> str:

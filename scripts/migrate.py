@@ -7,12 +7,11 @@ Reads DATABASE_URL only. Usage: python -m scripts.migrate [--down | --status]
 from __future__ import annotations
 
 import argparse
-import sys
 
 from models.db import open_database
-from models.errors import ConfigError
 from models.schema import migrate_down, migrate_up, pending
 from models.settings import Settings
+from scripts.cli import guarded
 
 
 def main(argv=None) -> int:
@@ -23,11 +22,11 @@ def main(argv=None) -> int:
                        help="drop the five conflict columns and their indexes")
     group.add_argument("--status", action="store_true", help="list pending migrations")
     args = parser.parse_args(argv)
-    try:
-        db = open_database(Settings.from_env().database_url)
-    except ConfigError as exc:
-        print(f"migrate: {exc}", file=sys.stderr)
-        return 2
+    return guarded("migrate", lambda: _migrate(args))
+
+
+def _migrate(args) -> int:
+    db = open_database(Settings.from_env().database_url)
     with db.connection_context():
         if args.status:
             names = pending(db)

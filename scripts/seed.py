@@ -7,12 +7,11 @@ Reads DATABASE_URL only. Usage: python -m scripts.seed [--workspace N] [--sessio
 from __future__ import annotations
 
 import argparse
-import sys
 
 from models.db import database, open_database
-from models.errors import ConfigError
 from models.settings import Settings
 from models.tables import ONGOING, Campaign, WhatsappAccount
+from scripts.cli import guarded
 
 
 def seed(workspace_id: int, session_id: str, tier: int, campaigns: int) -> WhatsappAccount:
@@ -36,11 +35,11 @@ def main(argv=None) -> int:
                         help="account tier (default 4: 20 s cooldown)")
     parser.add_argument("--campaigns", type=int, default=3, help="ongoing campaigns (default 3)")
     args = parser.parse_args(argv)
-    try:
-        open_database(Settings.from_env().database_url)
-    except ConfigError as exc:
-        print(f"seed: {exc}", file=sys.stderr)
-        return 2
+    return guarded("seed", lambda: _seed(args))
+
+
+def _seed(args) -> int:
+    open_database(Settings.from_env().database_url)
     with database.connection_context():
         account = seed(args.workspace, args.session, args.tier, args.campaigns)
         names = [c.name for c in Campaign.select().where(

@@ -14,7 +14,7 @@ import json
 from models.db import database, open_database, utcnow
 from models.reports import conflict_stats
 from models.settings import Settings
-from scripts.inspect import guarded
+from scripts.cli import guarded
 
 LABELS = {
     "total_paused": "paused for mobile activity now",

@@ -104,10 +104,12 @@ def pause_counts(stack: Stack, workspace_id: int, session_id: str) -> list[int]:
     return [row.pause_count for row in campaigns(stack, workspace_id, session_id)]
 
 
-def queued(stack: Stack, actor_name: str) -> int:
-    """Messages for `actor_name` waiting on the conflict queue, not yet acknowledged."""
-    raw = stack.redis_client().hvals(f"dramatiq:{QUEUE}.msgs")
-    return sum(dramatiq.Message.decode(m).actor_name == actor_name for m in raw)
+def queued(stack: Stack, actor_name: str, *, delayed: bool = False) -> int:
+    """Messages for `actor_name` on the conflict queue (or its delay queue) that no worker
+    has acknowledged yet."""
+    name = f"dramatiq:{QUEUE}.DQ.msgs" if delayed else f"dramatiq:{QUEUE}.msgs"
+    return sum(dramatiq.Message.decode(m).actor_name == actor_name
+               for m in stack.redis_client().hvals(name))
 
 
 def held_delayed(stack: Stack) -> int:
@@ -255,23 +257,27 @@ def test_a_pause_blocked_by_a_locked_database_lands_after_its_backoff_and_counts
         make_stack):
     stack = make_stack()
     seed(stack, 1, "s1")
-    stack.start("web", "worker")
+    stack.start("web")
+    start_worker(stack)
+    worker_log = stack.log_path("worker")
     with exclusive_lock(database_path(stack)):
         sent = time.monotonic()
         # The webhook needs no database when the body names the workspace.
         assert post_phone_message(stack, 1, "s1")[0] == 200
-        time.sleep(6)  # longer than the 5 s busy timeout: the first attempt must fail
+        # Held until the first attempt gave up after the 5 s busy timeout (about 6 s).
+        wait_until(stack, lambda: "retrying in 5 s" in worker_log.read_text(), 20,
+                   "the first attempt fails on the lock")
+        held = time.monotonic() - sent
         assert pause_counts(stack, 1, "s1") == [0, 0]
-    landed = wait_until(stack, lambda: pause_counts(stack, 1, "s1") == [1, 1], 30,
+    landed = wait_until(stack, lambda: pause_counts(stack, 1, "s1") == [1, 1], 15,
                         "the retried pause lands") - sent
     # It landed after the cooldown had passed: the next check resumes at once.
     wait_for_status(stack, 1, "s1", "ongoing", 10)
     time.sleep(1)
 
-    print(f"\n[database locked 6 s] pause landed {landed:.1f} s after the webhook "
+    print(f"\n[database locked {held:.1f} s] pause landed {landed:.1f} s after the webhook "
           "(5 s busy timeout, then the first retry 5 s later)")
-    worker_log = stack.log_path("worker").read_text()
-    assert worker_log.count("retrying in 5 s") == 1
+    assert worker_log.read_text().count("retrying in 5 s") == 1
     assert pause_counts(stack, 1, "s1") == [1, 1]
     assert audit(stack, 1, "s1") == {"paused": 2, "resumed": 2}
 
@@ -294,8 +300,8 @@ def test_a_pause_and_its_resume_check_delivered_twice_count_once(make_stack):
     for _ in range(2):
         send(stack, check, delay_ms=COOLDOWN * 1000)
     wait_for_status(stack, 1, "s1", "ongoing", COOLDOWN + SLACK)
-    wait_until(stack, lambda: held_delayed(stack) == 0 and queued(stack, "auto_resume_campaign")
-               == 0, COOLDOWN + SLACK, "every copy of the check ran")
+    wait_until(stack, lambda: queued(stack, "auto_resume_campaign", delayed=True)
+               + queued(stack, "auto_resume_campaign") == 0, SLACK, "every copy ran")
     assert audit(stack, 1, "s1") == {"paused": 3, "resumed": 3}
     assert pause_counts(stack, 1, "s1") == [1, 1, 1]
 

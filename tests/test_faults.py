@@ -342,6 +342,10 @@ def test_workspaces_sharing_a_session_name_never_touch_each_other(make_stack):
     # Without a workspace the session name is ambiguous: refused, nothing recorded.
     status, body = post_phone_message(stack, None, "shared")
     assert status == 422 and "several workspaces" in body["message"]
+    # One workspace's URL naming the other in the body: refused, not guessed.
+    status, body = post_phone_message(stack, 2, "shared",
+                                      path="/api/v1/workspaces/1/whatsapp/webhook")
+    assert status == 422 and "does not match" in body["message"]
     assert post_phone_message(stack, None, "shared",
                               path="/api/v1/workspaces/1/whatsapp/webhook")[0] == 200
     wait_until(stack, lambda: pause_counts(stack, 1, "shared") == [1, 1], 10, "A paused")

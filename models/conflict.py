@@ -69,11 +69,7 @@ def pause_session(
     if not accounts:
         return Outcome([])
     with write_transaction():
-        query = Campaign.select(Campaign.id, Campaign.whatsapp_account_id).where(
-            Campaign.whatsapp_account_id.in_(list(accounts)) & (Campaign.status == ONGOING)
-            & (Campaign.workspace_id == workspace_id)
-        )
-        rows = list(locking(query))
+        rows = list(locking(ongoing_of(workspace_id, accounts)))
         if not rows:
             return Outcome([])
         ids = [row.id for row in rows]
@@ -95,9 +91,14 @@ def check_resume(
     them on the last attempt; the rest get a next check at the moment they will be due."""
     force = check.attempt >= settings.max_attempts
     now_ms = to_ms(now)
+    accounts = session_accounts(check.workspace_id, check.session_id)
+    if not accounts:
+        return Outcome([])
     with write_transaction():
-        rows = list(locking(_paused_by(check)))
-        due = {row.id: _due_ms(settings, row, last_activity_ms) for row in rows}
+        rows = [row for row in locking(paused_of(check.workspace_id, accounts))
+                if row.paused_at is not None and row.paused_at <= check.paused_at]
+        due = {row.id: _due_at(settings, accounts[row.whatsapp_account_id], row.paused_at,
+                               last_activity_ms) for row in rows}
         ready = [row for row in rows if force or due[row.id] <= now_ms]
         ready_ids = {row.id for row in ready}
         if ready:
@@ -153,26 +154,40 @@ def paused_sessions():
     )
 
 
-def _paused_by(check: Check):
-    return (
-        Campaign.select(Campaign.id, Campaign.paused_at, WhatsappAccount.tier)
-        .join(WhatsappAccount, on=(Campaign.whatsapp_account_id == WhatsappAccount.id))
-        .where(
-            (WhatsappAccount.workspace_id == check.workspace_id)
-            & (WhatsappAccount.session_id == check.session_id)
-            & (Campaign.workspace_id == check.workspace_id)
-            & (Campaign.status == PAUSED_MOBILE)
-            & (Campaign.paused_at <= check.paused_at)
-        )
-        .objects()
+def ongoing_of(workspace_id: int, accounts: dict[int, int]):
+    """The pause query: the ongoing campaigns of the session's accounts."""
+    return Campaign.select(Campaign.id, Campaign.whatsapp_account_id).where(
+        Campaign.whatsapp_account_id.in_(list(accounts)) & (Campaign.status == ONGOING)
+        & (Campaign.workspace_id == workspace_id)
+    )
+
+
+def paused_of(workspace_id: int, accounts: dict[int, int]):
+    """The resume query: the paused_mobile campaigns of the session's accounts.
+
+    Shaped as the pause query, so that every backend reaches the session's rows through
+    idx_campaigns_account_status. SQLite without statistics (as most SQLite files are) plans
+    a join on the session through idx_campaigns_workspace_status (every paused campaign of
+    the workspace) and a `paused_at <=` range through idx_campaigns_status_paused (of every
+    workspace), so the caller picks out which pause stopped which campaign: a session has a
+    handful of rows.
+    """
+    return Campaign.select(Campaign.id, Campaign.whatsapp_account_id, Campaign.paused_at).where(
+        Campaign.whatsapp_account_id.in_(list(accounts)) & (Campaign.status == PAUSED_MOBILE)
+        & (Campaign.workspace_id == workspace_id)
     )
 
 
 def _due_ms(settings: Settings, row, last_activity_ms: int | None) -> int:
+    return _due_at(settings, row.tier, row.paused_at, last_activity_ms)
+
+
+def _due_at(settings: Settings, tier: int, paused_at: dt.datetime,
+            last_activity_ms: int | None) -> int:
     # Cooldown counts from the last activity; with the activity key gone (expired, or Redis
     # restarted empty) it counts from the pause.
-    base_ms = last_activity_ms if last_activity_ms is not None else to_ms(row.paused_at)
-    return base_ms + settings.cooldown_for(row.tier) * 1000
+    base_ms = last_activity_ms if last_activity_ms is not None else to_ms(paused_at)
+    return base_ms + settings.cooldown_for(tier) * 1000
 
 
 def _audit(ids, event, workspace_id, session_id, now, durations=None, attempt=None):

@@ -1,0 +1,103 @@
+"""The pause and resume queries reach only their own session's campaigns, on every backend.
+
+Each test asks the database for its plan (EXPLAIN) of the exact query the domain runs, over a
+workspace busy enough that a worse plan would look attractive: thousands of ongoing and paused
+campaigns in other sessions of the same workspace, with statistics gathered. A plan through
+idx_campaigns_workspace_status would read every ongoing campaign of the workspace on each
+pause; one through idx_campaigns_status_paused every paused campaign of every workspace on
+each resume check.
+"""
+
+from __future__ import annotations
+
+import pytest
+from peewee import MySQLDatabase, PostgresqlDatabase, SqliteDatabase
+
+from models.conflict import ongoing_of, paused_of, session_accounts
+from models.db import utcnow
+from models.tables import ONGOING, PAUSED_MOBILE, Campaign, WhatsappAccount
+
+SESSIONS = 600
+BUSY_WORKSPACE = 1
+SESSION_INDEX = "idx_whatsapp_accounts_session"
+CAMPAIGN_INDEX = "idx_campaigns_account_status"
+WRONG_INDEXES = ("idx_campaigns_workspace_status", "idx_campaigns_status_paused")
+
+
+@pytest.fixture
+def busy(db):
+    """A workspace of SESSIONS sessions with two ongoing and two paused campaigns each, and a
+    second workspace like it; statistics gathered as a live database would have them."""
+    now = utcnow()
+    for workspace in (BUSY_WORKSPACE, 2):
+        WhatsappAccount.insert_many([
+            {"workspace_id": workspace, "session_id": f"s{i}", "tier": 1 + i % 4}
+            for i in range(SESSIONS)
+        ]).execute()
+    accounts = WhatsappAccount.select(WhatsappAccount.id, WhatsappAccount.workspace_id)
+    rows = [{"workspace_id": a.workspace_id, "whatsapp_account_id": a.id, "name": "c",
+             "status": status, "paused_at": now if status == PAUSED_MOBILE else None}
+            for a in accounts for status in (ONGOING, ONGOING, PAUSED_MOBILE, PAUSED_MOBILE)]
+    with db.atomic():
+        for i in range(0, len(rows), 200):
+            Campaign.insert_many(rows[i:i + 200]).execute()
+    _analyze(db)
+    return db
+
+
+def _analyze(db) -> None:
+    # SQLite is left without statistics, as most SQLite files live: its planner then goes by
+    # the shape of the query alone, which is what must be right.
+    if isinstance(db, PostgresqlDatabase):
+        db.execute_sql("ANALYZE whatsapp_accounts")
+        db.execute_sql("ANALYZE campaigns")
+    elif isinstance(db, MySQLDatabase):
+        db.execute_sql("ANALYZE TABLE whatsapp_accounts, campaigns").fetchall()
+
+
+def plan(db, query) -> str:
+    """The backend's plan for `query` as one lower-case string: SQLite's and PostgreSQL's
+    plan text; for MySQL/MariaDB each row's access type, chosen key and notes (not the
+    possible_keys it considered)."""
+    sql, params = query.sql()
+    if isinstance(db, SqliteDatabase):
+        rows = db.execute_sql("EXPLAIN QUERY PLAN " + sql, params).fetchall()
+        return "\n".join(str(row[-1]) for row in rows).lower()
+    cursor = db.execute_sql("EXPLAIN " + sql, params)
+    rows = cursor.fetchall()
+    if isinstance(db, MySQLDatabase):
+        names = [c[0].lower() for c in cursor.description]
+        rows = [[row[names.index(c)] for c in ("table", "type", "key", "extra")] for row in rows]
+    return "\n".join(" ".join(str(v) for v in row) for row in rows).lower()
+
+
+def assert_reaches_only_the_session(text: str, index: str) -> None:
+    assert index in text, text
+    for wrong in WRONG_INDEXES:
+        assert wrong not in text, text
+    for full_scan in ("scan t1", "seq scan", " all "):  # SQLite, PostgreSQL, MySQL
+        assert full_scan not in text, text
+
+
+def test_a_session_id_is_looked_up_through_the_session_index(busy):
+    query = WhatsappAccount.select(WhatsappAccount.id, WhatsappAccount.tier).where(
+        (WhatsappAccount.session_id == "s7") & (WhatsappAccount.workspace_id == BUSY_WORKSPACE))
+    assert_reaches_only_the_session(plan(busy, query), SESSION_INDEX)
+
+
+def test_the_pause_query_reads_only_the_sessions_campaigns(busy):
+    accounts = session_accounts(BUSY_WORKSPACE, "s7")
+    assert_reaches_only_the_session(plan(busy, ongoing_of(BUSY_WORKSPACE, accounts)),
+                                    CAMPAIGN_INDEX)
+
+
+def test_the_resume_query_reads_only_the_sessions_campaigns(busy):
+    accounts = session_accounts(BUSY_WORKSPACE, "s7")
+    assert_reaches_only_the_session(plan(busy, paused_of(BUSY_WORKSPACE, accounts)),
+                                    CAMPAIGN_INDEX)
+
+
+def test_the_queries_find_the_sessions_campaigns(busy):
+    accounts = session_accounts(BUSY_WORKSPACE, "s7")
+    assert len(list(ongoing_of(BUSY_WORKSPACE, accounts))) == 2
+    assert len(list(paused_of(BUSY_WORKSPACE, accounts))) == 2

@@ -15,12 +15,13 @@ Prints, each as the median of several runs:
 A full run takes about 8-10 minutes; --quick is a 2-minute smoke run with fewer, shorter
 runs. The machine is shared: rerun when the load average printed at the top is high.
 
-Usage: python -m scripts.bench [--quick] [--only SECTION ...]
+Usage: python -m scripts.bench [--quick] [--only SECTION ...] [--runs N] [--procfile PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 import random
 import signal
@@ -36,7 +37,6 @@ from scripts import bench_throughput as bt
 from scripts import bench_traffic as tr
 from scripts.bench_floor import serving
 from scripts.bench_load import LoadGenerator
-from scripts.stack import procfile
 
 SECTIONS = ("throughput", "pause", "resume", "memory")
 TRAFFIC_WS, PROBE_WS = 1, 2
@@ -169,7 +169,7 @@ def memory(plan: Plan, verdicts: dict) -> None:
 
 
 def header(plan: Plan, quick: bool) -> None:
-    commands = procfile()
+    commands = bs.procfile()
     say(f"phoneguard benchmark, {time.strftime('%Y-%m-%d %H:%M:%S %Z')}"
         f"{' (--quick)' if quick else ''}")
     say(f"machine: {bs.cpu_summary()}, Python {platform.python_version()}, "
@@ -190,8 +190,19 @@ def main(argv=None) -> int:
                         help="a smoke run of about two minutes: fewer, shorter runs")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, metavar="SECTION",
                         help=f"run only these sections ({', '.join(SECTIONS)})")
+    parser.add_argument("--runs", type=int, metavar="N",
+                        help="runs of each measurement (default 5 alternations, 3 runs; "
+                             "--quick 2 and 1)")
+    parser.add_argument("--procfile", metavar="PATH",
+                        help="start the processes from this Procfile instead of the repo's, "
+                             "to measure a candidate tuning before committing it")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
+    if args.runs:
+        plan = dataclasses.replace(plan, rounds=args.runs, floor_rounds=args.runs,
+                                   probe_runs=args.runs, rush_runs=args.runs)
+    if args.procfile:
+        bs.use_procfile(args.procfile)
     sections = set(args.only or SECTIONS)
     signal.signal(signal.SIGTERM, _interrupt)
     verdicts: dict[str, bool] = {}

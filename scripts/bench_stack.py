@@ -18,6 +18,7 @@ from pathlib import Path
 from models.db import database, open_database
 from models.settings import Settings
 from models.tables import ONGOING, Campaign, WhatsappAccount
+from scripts import stack as stack_module
 from scripts.stack import Stack
 
 # The benchmark's own keys; every gateway method is configured so each one is exercised.
@@ -33,6 +34,21 @@ class Session:
     session_id: str
     account_id: int
     tier: int
+
+
+def procfile() -> dict[str, str]:
+    """The process commands the benchmark starts (the repo's Procfile unless overridden)."""
+    return stack_module.procfile()
+
+
+def use_procfile(path: str) -> None:
+    """Start the processes from another Procfile: Stack reads its commands through
+    scripts.stack.procfile(), so the override is made there, for this process only."""
+    lines = Path(path).read_text().splitlines()
+    commands = {name.strip(): cmd.strip() for name, _, cmd in
+                (line.partition(":") for line in lines if line.strip()
+                 and not line.startswith("#"))}
+    stack_module.procfile = lambda: commands
 
 
 @contextlib.contextmanager

@@ -31,8 +31,7 @@ def handle_mobile_activity(workspace_id: int, session_id: str, device_type: str 
     """Pause every ongoing campaign of the session, then schedule its resume check."""
     rt = runtime.current()
     # Cleared before reading the database: activity from here on queues a pause of its own.
-    rt.store.pause_started(workspace_id, session_id)
-    activity = rt.store.get(workspace_id, session_id)
+    activity = rt.store.pause_started(workspace_id, session_id)
     now = utcnow()
     outcome = pause_session(
         rt.settings, workspace_id, session_id, now=now,

@@ -119,9 +119,15 @@ class ActivityStore:
             self._forget(keys=[keys.activity(ws, sid), keys.pause_pending(ws, sid),
                                keys.seen(ws, sid, event.message_id)])
 
-    def pause_started(self, workspace_id: int, session_id: str) -> None:
-        """A pause job has begun: later activity may queue the next one."""
-        self.client.delete(keys.pause_pending(workspace_id, session_id))
+    def pause_started(self, workspace_id: int, session_id: str) -> Activity | None:
+        """A pause job has begun: later activity may queue the next one. Returns the session's
+        activity, read in the same round trip (the pause job needs both)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.delete(keys.pause_pending(workspace_id, session_id))
+        pipe.hgetall(keys.activity(workspace_id, session_id))
+        with _unavailable_as_error():
+            _, fields = pipe.execute()
+        return _activity(fields)
 
     def get(self, workspace_id: int, session_id: str) -> Activity | None:
         with _unavailable_as_error():

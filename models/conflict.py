@@ -53,10 +53,14 @@ class Outcome:
 
 def session_accounts(workspace_id: int, session_id: str) -> dict[int, int]:
     """{account id: tier} of the session's accounts in that workspace."""
-    rows = WhatsappAccount.select(WhatsappAccount.id, WhatsappAccount.tier).where(
+    return dict(accounts_of(workspace_id, session_id).tuples())
+
+
+def accounts_of(workspace_id: int, session_id: str):
+    """The session's accounts (id, tier): the lookup both the pause and the resume begin with."""
+    return WhatsappAccount.select(WhatsappAccount.id, WhatsappAccount.tier).where(
         (WhatsappAccount.session_id == session_id) & (WhatsappAccount.workspace_id == workspace_id)
     )
-    return dict(rows.tuples())
 
 
 def pause_session(
@@ -97,7 +101,7 @@ def check_resume(
     with write_transaction():
         rows = [row for row in locking(paused_of(check.workspace_id, accounts))
                 if row.paused_at is not None and row.paused_at <= check.paused_at]
-        due = {row.id: _due_at(settings, accounts[row.whatsapp_account_id], row.paused_at,
+        due = {row.id: due_at(settings, accounts[row.whatsapp_account_id], row.paused_at,
                                last_activity_ms) for row in rows}
         ready = [row for row in rows if force or due[row.id] <= now_ms]
         ready_ids = {row.id for row in ready}
@@ -178,11 +182,7 @@ def paused_of(workspace_id: int, accounts: dict[int, int]):
     )
 
 
-def _due_ms(settings: Settings, row, last_activity_ms: int | None) -> int:
-    return _due_at(settings, row.tier, row.paused_at, last_activity_ms)
-
-
-def _due_at(settings: Settings, tier: int, paused_at: dt.datetime,
+def due_at(settings: Settings, tier: int, paused_at: dt.datetime,
             last_activity_ms: int | None) -> int:
     # Cooldown counts from the last activity; with the activity key gone (expired, or Redis
     # restarted empty) it counts from the pause.

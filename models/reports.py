@@ -7,7 +7,7 @@ import datetime as dt
 from peewee import fn
 
 from models.activity import Activity, iso_ms, to_ms
-from models.conflict import _due_ms, session_accounts
+from models.conflict import due_at, session_accounts
 from models.settings import Settings
 from models.tables import (
     PAUSED_MOBILE,
@@ -104,7 +104,8 @@ def _paused(settings: Settings, row, last_activity_ms: int | None) -> dict:
         "session_id": row.session_id, "tier": row.tier, "paused_at": row.paused_at,
         "pause_count": row.pause_count, "cooldown": settings.cooldown_for(row.tier),
         "last_activity_ms": last_activity_ms,
-        "due_ms": _due_ms(settings, row, last_activity_ms) if known else None,
+        "due_ms": (due_at(settings, row.tier, row.paused_at, last_activity_ms) if known
+                   else None),
     }
 
 

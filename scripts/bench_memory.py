@@ -21,6 +21,7 @@ import itertools
 import json
 import time
 
+from models import keys
 from models.activity import ActivityEvent, ActivityStore, to_ms
 from models.conflict import Check
 from models.db import utcnow
@@ -38,7 +39,7 @@ def used_memory(client) -> int:
 def settle(stack, client, settings) -> None:
     bs.drain(client, settings.queue)
     deadline = time.monotonic() + 30
-    while any(client.scan_iter("conflict:pause-pending:*", count=1000)):
+    while any(client.scan_iter(keys.pause_pending("*", "*"), count=1000)):
         if time.monotonic() > deadline:
             break
         time.sleep(0.05)
@@ -57,8 +58,8 @@ def per_session(stack, gen, settings, sessions: int) -> dict:
     result = gen.run(tr.phone(settings, WORKSPACE, names, sessions), 600, cycle=False)
     settle(stack, client, settings)
     total = (used_memory(client) - before) / max(result.ok, 1)
-    hash_usage = _mean_usage(client, client.scan_iter("conflict:activity:*:mem-*", count=1000))
-    seen_usage = _mean_usage(client, client.scan_iter("conflict:seen:*:mem-*", count=1000))
+    hash_usage = _mean_usage(client, keys.activity(WORKSPACE, "mem-*"))
+    seen_usage = _mean_usage(client, keys.seen(WORKSPACE, "mem-*", "*"))
     share = (total - hash_usage - seen_usage) / 2
     alloc = client.info("memory").get("mem_allocator", "?")
     return {"total": total, "hash_usage": hash_usage, "seen_usage": seen_usage,
@@ -77,11 +78,12 @@ def contract_floor(stack, settings, sessions: int) -> dict:
                      queue_pause=False)
     # MEMORY USAGE plus the same key-table and TTL share as the measured sessions': a
     # used_memory delta here would depend on whether these keys made the key table grow.
-    return {"usage": _mean_usage(client, client.scan_iter("conflict:activity:*:flo-*",
-                                                          count=1000))}
+    return {"usage": _mean_usage(client, keys.activity(WORKSPACE + 1, "flo-*"))}
 
 
-def _mean_usage(client, names) -> float:
+def _mean_usage(client, pattern: str) -> float:
+    """Mean MEMORY USAGE of (up to 500 of) the keys matching `pattern`."""
+    names = client.scan_iter(pattern, count=1000)
     sizes = [client.memory_usage(n) or 0 for n in itertools.islice(names, 500)]
     return sum(sizes) / len(sizes) if sizes else float("nan")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 from peewee import MySQLDatabase, PostgresqlDatabase, SqliteDatabase
 
-from models.conflict import ongoing_of, paused_of, session_accounts
+from models.conflict import accounts_of, ongoing_of, paused_of, session_accounts
 from models.db import utcnow
 from models.tables import ONGOING, PAUSED_MOBILE, Campaign, WhatsappAccount
 
@@ -80,9 +80,7 @@ def assert_reaches_only_the_session(text: str, index: str) -> None:
 
 
 def test_a_session_id_is_looked_up_through_the_session_index(busy):
-    query = WhatsappAccount.select(WhatsappAccount.id, WhatsappAccount.tier).where(
-        (WhatsappAccount.session_id == "s7") & (WhatsappAccount.workspace_id == BUSY_WORKSPACE))
-    assert_reaches_only_the_session(plan(busy, query), SESSION_INDEX)
+    assert_reaches_only_the_session(plan(busy, accounts_of(BUSY_WORKSPACE, "s7")), SESSION_INDEX)
 
 
 def test_the_pause_query_reads_only_the_sessions_campaigns(busy):

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import partial
 
 from peewee import fn
 
 from models.activity import to_ms
-from models.db import locking, write_transaction
+from models.db import Statement, compiled, write_planned
 from models.settings import Settings
 from models.tables import (
     ONGOING,
@@ -72,20 +73,25 @@ def pause_session(
     accounts = session_accounts(workspace_id, session_id)
     if not accounts:
         return Outcome([])
-    with write_transaction():
-        rows = list(locking(ongoing_of(workspace_id, accounts)))
-        if not rows:
-            return Outcome([])
-        ids = [row.id for row in rows]
-        Campaign.update(
-            status=PAUSED_MOBILE, paused_at=now, pause_reason=REASON_MOBILE,
-            paused_by_session=session_id, pause_count=Campaign.pause_count + 1,
-        ).where(Campaign.id.in_(ids)).execute()
-        _audit(ids, PAUSE_EVENT, workspace_id, session_id, now)
-    cooldown = min(settings.cooldown_for(accounts[r.whatsapp_account_id]) for r in rows)
     base_ms = last_activity_ms if last_activity_ms is not None else to_ms(now)
-    check = Check(workspace_id, session_id, now, 1, base_ms + cooldown * 1000)
-    return Outcome(ids, check)
+
+    def plan(rows: list[tuple]) -> _Writes:
+        ids = [cid for cid, _ in rows]
+        if not ids:
+            return _Writes([], [])
+        cooldown = min(settings.cooldown_for(accounts[account]) for _, account in rows)
+        return _Writes([
+            compiled(Campaign.update(
+                status=PAUSED_MOBILE, paused_at=now, pause_reason=REASON_MOBILE,
+                paused_by_session=session_id, pause_count=Campaign.pause_count + 1,
+            ).where(Campaign.id.in_(ids))),
+            compiled(_audit(ids, PAUSE_EVENT, workspace_id, session_id, now)),
+        ], ids, base_ms + cooldown * 1000)
+
+    writes = write_planned(ongoing_of(workspace_id, accounts), plan)
+    if not writes.ids:
+        return Outcome([])
+    return Outcome(writes.ids, Check(workspace_id, session_id, now, 1, writes.next_due_ms))
 
 
 def check_resume(
@@ -93,31 +99,50 @@ def check_resume(
 ) -> Outcome:
     """Resume the check's campaigns whose session has been quiet for their cooldown, all of
     them on the last attempt; the rest get a next check at the moment they will be due."""
-    force = check.attempt >= settings.max_attempts
-    now_ms = to_ms(now)
     accounts = session_accounts(check.workspace_id, check.session_id)
     if not accounts:
         return Outcome([])
-    with write_transaction():
-        rows = [row for row in locking(paused_of(check.workspace_id, accounts))
-                if row.paused_at is not None and row.paused_at <= check.paused_at]
-        due = {row.id: due_at(settings, accounts[row.whatsapp_account_id], row.paused_at,
-                               last_activity_ms) for row in rows}
-        ready = [row for row in rows if force or due[row.id] <= now_ms]
-        ready_ids = {row.id for row in ready}
-        if ready:
-            Campaign.update(status=ONGOING, auto_resume_at=now).where(
-                Campaign.id.in_(ready_ids)
-            ).execute()
-            _audit(sorted(ready_ids), RESUME_EVENT, check.workspace_id, check.session_id,
-                   now, durations={r.id: now_ms - to_ms(r.paused_at) for r in ready},
-                   attempt=check.attempt)
-    waiting = [due[cid] for cid in due if cid not in ready_ids]
-    if not waiting:
-        return Outcome(sorted(ready_ids))
+    writes = write_planned(
+        paused_of(check.workspace_id, accounts),
+        partial(_resume_plan, settings, check, accounts, now, last_activity_ms),
+    )
+    if writes.next_due_ms is None:
+        return Outcome(writes.ids)
     following = Check(check.workspace_id, check.session_id, check.paused_at,
-                      check.attempt + 1, min(waiting))
-    return Outcome(sorted(ready_ids), following)
+                      check.attempt + 1, writes.next_due_ms)
+    return Outcome(writes.ids, following)
+
+
+@dataclass(frozen=True)
+class _Writes:
+    """What a pause or a resume check writes, and the campaigns and next due time it reports."""
+
+    statements: list[Statement]
+    ids: list[int]
+    next_due_ms: int | None = None
+
+
+def _resume_plan(settings: Settings, check: Check, accounts: dict[int, int], now: dt.datetime,
+                 last_activity_ms: int | None, rows: list[tuple]) -> _Writes:
+    force = check.attempt >= settings.max_attempts
+    now_ms = to_ms(now)
+    paused, due = {}, {}
+    for cid, account, raw_paused_at in rows:
+        paused_at = Campaign.paused_at.python_value(raw_paused_at)
+        if paused_at is not None and paused_at <= check.paused_at:
+            paused[cid] = paused_at
+            due[cid] = due_at(settings, accounts[account], paused_at, last_activity_ms)
+    ready = sorted(cid for cid in due if force or due[cid] <= now_ms)
+    waiting = [due[cid] for cid in due.keys() - set(ready)]
+    if not ready:
+        return _Writes([], [], min(waiting, default=None))
+    durations = {cid: now_ms - to_ms(paused[cid]) for cid in ready}
+    return _Writes([
+        compiled(Campaign.update(status=ONGOING, auto_resume_at=now)
+                 .where(Campaign.id.in_(ready))),
+        compiled(_audit(ready, RESUME_EVENT, check.workspace_id, check.session_id, now,
+                        durations=durations, attempt=check.attempt)),
+    ], ready, min(waiting, default=None))
 
 
 def overdue_checks(
@@ -198,10 +223,11 @@ _AUDIT_FIELDS = [
 
 
 def _audit(ids, event, workspace_id, session_id, now, durations=None, attempt=None):
-    # Rows as tuples with the fields named once: Peewee then skips its per-row dict handling.
+    """The audit rows' insert. Rows as tuples with the fields named once: Peewee then skips
+    its per-row dict handling."""
     durations = durations or {}
-    CampaignPauseEvent.insert_many(
+    return CampaignPauseEvent.insert_many(
         [(workspace_id, cid, session_id, event, REASON_MOBILE, now, durations.get(cid), attempt)
          for cid in ids],
         fields=_AUDIT_FIELDS,
-    ).execute()
+    )

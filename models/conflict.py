@@ -13,17 +13,15 @@ from functools import partial
 
 from peewee import fn
 
+from models import statements as sql
 from models.activity import to_ms
-from models.db import Statement, compiled, write_planned
+from models.db import Statement, database, write_planned
 from models.settings import Settings
 from models.tables import (
-    ONGOING,
     PAUSE_EVENT,
     PAUSED_MOBILE,
-    REASON_MOBILE,
     RESUME_EVENT,
     Campaign,
-    CampaignPauseEvent,
     WhatsappAccount,
 )
 
@@ -54,14 +52,7 @@ class Outcome:
 
 def session_accounts(workspace_id: int, session_id: str) -> dict[int, int]:
     """{account id: tier} of the session's accounts in that workspace."""
-    return dict(accounts_of(workspace_id, session_id).tuples())
-
-
-def accounts_of(workspace_id: int, session_id: str):
-    """The session's accounts (id, tier): the lookup both the pause and the resume begin with."""
-    return WhatsappAccount.select(WhatsappAccount.id, WhatsappAccount.tier).where(
-        (WhatsappAccount.session_id == session_id) & (WhatsappAccount.workspace_id == workspace_id)
-    )
+    return dict(database.execute_sql(*sql.accounts(workspace_id, session_id)).fetchall())
 
 
 def pause_session(
@@ -81,14 +72,13 @@ def pause_session(
             return _Writes([], [])
         cooldown = min(settings.cooldown_for(accounts[account]) for _, account in rows)
         return _Writes([
-            compiled(Campaign.update(
-                status=PAUSED_MOBILE, paused_at=now, pause_reason=REASON_MOBILE,
-                paused_by_session=session_id, pause_count=Campaign.pause_count + 1,
-            ).where(Campaign.id.in_(ids))),
-            compiled(_audit(ids, PAUSE_EVENT, workspace_id, session_id, now)),
+            sql.pause(ids, session_id, now),
+            sql.audit(ids, PAUSE_EVENT, workspace_id, session_id, now),
         ], ids, base_ms + cooldown * 1000)
 
-    writes = write_planned(ongoing_of(workspace_id, accounts), plan)
+    account_ids = list(accounts)
+    writes = write_planned(sql.ongoing(workspace_id, account_ids), plan,
+                           locked_read=sql.ongoing(workspace_id, account_ids, locked=True))
     if not writes.ids:
         return Outcome([])
     return Outcome(writes.ids, Check(workspace_id, session_id, now, 1, writes.next_due_ms))
@@ -102,9 +92,11 @@ def check_resume(
     accounts = session_accounts(check.workspace_id, check.session_id)
     if not accounts:
         return Outcome([])
+    account_ids = list(accounts)
     writes = write_planned(
-        paused_of(check.workspace_id, accounts),
+        sql.paused(check.workspace_id, account_ids),
         partial(_resume_plan, settings, check, accounts, now, last_activity_ms),
+        locked_read=sql.paused(check.workspace_id, account_ids, locked=True),
     )
     if writes.next_due_ms is None:
         return Outcome(writes.ids)
@@ -138,10 +130,9 @@ def _resume_plan(settings: Settings, check: Check, accounts: dict[int, int], now
         return _Writes([], [], min(waiting, default=None))
     durations = {cid: now_ms - to_ms(paused[cid]) for cid in ready}
     return _Writes([
-        compiled(Campaign.update(status=ONGOING, auto_resume_at=now)
-                 .where(Campaign.id.in_(ready))),
-        compiled(_audit(ready, RESUME_EVENT, check.workspace_id, check.session_id, now,
-                        durations=durations, attempt=check.attempt)),
+        sql.resume(ready, now),
+        sql.audit(ready, RESUME_EVENT, check.workspace_id, check.session_id, now,
+                  durations=durations, attempt=check.attempt),
     ], ready, min(waiting, default=None))
 
 
@@ -183,51 +174,9 @@ def paused_sessions():
     )
 
 
-def ongoing_of(workspace_id: int, accounts: dict[int, int]):
-    """The pause query: the ongoing campaigns of the session's accounts."""
-    return Campaign.select(Campaign.id, Campaign.whatsapp_account_id).where(
-        Campaign.whatsapp_account_id.in_(list(accounts)) & (Campaign.status == ONGOING)
-        & (Campaign.workspace_id == workspace_id)
-    )
-
-
-def paused_of(workspace_id: int, accounts: dict[int, int]):
-    """The resume query: the paused_mobile campaigns of the session's accounts.
-
-    Shaped as the pause query, so that every backend reaches the session's rows through
-    idx_campaigns_account_status. SQLite without statistics (as most SQLite files are) plans
-    a join on the session through idx_campaigns_workspace_status (every paused campaign of
-    the workspace) and a `paused_at <=` range through idx_campaigns_status_paused (of every
-    workspace), so the caller picks out which pause stopped which campaign: a session has a
-    handful of rows.
-    """
-    return Campaign.select(Campaign.id, Campaign.whatsapp_account_id, Campaign.paused_at).where(
-        Campaign.whatsapp_account_id.in_(list(accounts)) & (Campaign.status == PAUSED_MOBILE)
-        & (Campaign.workspace_id == workspace_id)
-    )
-
-
 def due_at(settings: Settings, tier: int, paused_at: dt.datetime,
             last_activity_ms: int | None) -> int:
     # Cooldown counts from the last activity; with the activity key gone (expired, or Redis
     # restarted empty) it counts from the pause.
     base_ms = last_activity_ms if last_activity_ms is not None else to_ms(paused_at)
     return base_ms + settings.cooldown_for(tier) * 1000
-
-
-_AUDIT_FIELDS = [
-    CampaignPauseEvent.workspace_id, CampaignPauseEvent.campaign_id, CampaignPauseEvent.session_id,
-    CampaignPauseEvent.event, CampaignPauseEvent.reason, CampaignPauseEvent.occurred_at,
-    CampaignPauseEvent.pause_duration_ms, CampaignPauseEvent.attempt,
-]
-
-
-def _audit(ids, event, workspace_id, session_id, now, durations=None, attempt=None):
-    """The audit rows' insert. Rows as tuples with the fields named once: Peewee then skips
-    its per-row dict handling."""
-    durations = durations or {}
-    return CampaignPauseEvent.insert_many(
-        [(workspace_id, cid, session_id, event, REASON_MOBILE, now, durations.get(cid), attempt)
-         for cid in ids],
-        fields=_AUDIT_FIELDS,
-    )

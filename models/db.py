@@ -70,9 +70,8 @@ def locking(query):
     return query.for_update()
 
 
-# A statement compiled to SQL and parameters. Peewee compiles a query on every execute, and on
-# SQLite that compiling (not the statement) was most of a pause or resume's time under the write
-# lock, which every worker process shares: compiled beforehand, it costs the lock nothing.
+# A statement compiled to SQL and parameters. Peewee compiles a query on every execute: on
+# SQLite that compiling, not running the statement, was most of a pause or a resume check.
 Statement = tuple[str, tuple]
 
 
@@ -88,20 +87,40 @@ def compiled(query) -> Statement:
     return sql, tuple(params)
 
 
-def write_planned(read, plan: Callable[[list[tuple]], P]) -> P:
-    """Write what `plan(rows)` says for the rows the `read` query selects, holding the write
-    lock only to read them again and run the plan's statements.
+_sql_of_shape: dict[tuple, str] = {}
+
+
+def shaped(shape: tuple, build: Callable[[], object], params: tuple) -> Statement:
+    """The statement `build()` makes, compiled by Peewee once per backend and `shape` (a name
+    and whatever changes its SQL text, such as how many ids an IN list has), then its SQL
+    reused with `params`, which the caller gives in the order Peewee's SQL takes them.
+
+    tests/test_statements.py checks every shaped statement against Peewee's own compiling on
+    each backend, so a caller's parameter order cannot drift from the SQL.
+    """
+    key = (type(database.obj), *shape)
+    sql = _sql_of_shape.get(key)
+    if sql is None:
+        statement = compiled(build())
+        _sql_of_shape[key] = statement[0]
+        return statement
+    return sql, params
+
+
+def write_planned(read: Statement, plan: Callable[[list[tuple]], P], *,
+                  locked_read: Statement | None = None) -> P:
+    """Write what `plan(rows)` says for the rows `read` selects, holding the write lock only
+    to read them again and run the plan's statements.
 
     The plan is made, and its statements compiled, from a first read outside the lock. Under
-    the lock the rows are read again (FOR UPDATE where the backend has it); if another worker
-    changed them in between, the plan is made anew from them, so what is written is always
-    what the rows under the lock call for.
+    the lock the rows are read again (`locked_read`, the read FOR UPDATE where the backend has
+    it); if another worker changed them in between, the plan is made anew from them, so what
+    is written is always what the rows under the lock call for.
     """
-    plain, locked = compiled(read), compiled(locking(read))
-    rows = database.execute_sql(*plain).fetchall()
+    rows = database.execute_sql(*read).fetchall()
     planned = plan(rows)
     with write_transaction():
-        fresh = database.execute_sql(*locked).fetchall()
+        fresh = database.execute_sql(*(locked_read or read)).fetchall()
         if fresh != rows:
             planned = plan(fresh)
         for statement in planned.statements:

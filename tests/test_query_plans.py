@@ -13,8 +13,9 @@ from __future__ import annotations
 import pytest
 from peewee import MySQLDatabase, PostgresqlDatabase, SqliteDatabase
 
-from models.conflict import accounts_of, ongoing_of, paused_of, session_accounts
+from models.conflict import session_accounts
 from models.db import utcnow
+from models.statements import accounts_of, ongoing_of, paused_of
 from models.tables import ONGOING, PAUSED_MOBILE, Campaign, WhatsappAccount
 
 SESSIONS = 600
@@ -84,18 +85,18 @@ def test_a_session_id_is_looked_up_through_the_session_index(busy):
 
 
 def test_the_pause_query_reads_only_the_sessions_campaigns(busy):
-    accounts = session_accounts(BUSY_WORKSPACE, "s7")
+    accounts = list(session_accounts(BUSY_WORKSPACE, "s7"))
     assert_reaches_only_the_session(plan(busy, ongoing_of(BUSY_WORKSPACE, accounts)),
                                     CAMPAIGN_INDEX)
 
 
 def test_the_resume_query_reads_only_the_sessions_campaigns(busy):
-    accounts = session_accounts(BUSY_WORKSPACE, "s7")
+    accounts = list(session_accounts(BUSY_WORKSPACE, "s7"))
     assert_reaches_only_the_session(plan(busy, paused_of(BUSY_WORKSPACE, accounts)),
                                     CAMPAIGN_INDEX)
 
 
 def test_the_queries_find_the_sessions_campaigns(busy):
-    accounts = session_accounts(BUSY_WORKSPACE, "s7")
+    accounts = list(session_accounts(BUSY_WORKSPACE, "s7"))
     assert len(list(ongoing_of(BUSY_WORKSPACE, accounts))) == 2
     assert len(list(paused_of(BUSY_WORKSPACE, accounts))) == 2

@@ -1,0 +1,118 @@
+"""The statements a pause and a resume check run, each compiled by Peewee once per shape.
+
+A check runs five statements; compiling them anew each time was most of its cost, on a worker
+that must keep up with thousands of checks due in the same seconds. Each function here builds
+its Peewee query (the one tests/test_query_plans.py asks every backend to plan) and hands
+models.db.shaped() the parameters in the order that query's SQL takes them; the SQL text is
+compiled on the first call of each shape. tests/test_statements.py checks every one against
+Peewee's own compiling on every backend.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from models.db import Statement, locking, shaped
+from models.tables import (
+    ONGOING,
+    PAUSED_MOBILE,
+    REASON_MOBILE,
+    Campaign,
+    CampaignPauseEvent,
+    WhatsappAccount,
+)
+
+
+def accounts_of(workspace_id: int, session_id: str):
+    """The session's accounts (id, tier): the lookup both the pause and the resume begin with."""
+    return WhatsappAccount.select(WhatsappAccount.id, WhatsappAccount.tier).where(
+        (WhatsappAccount.session_id == session_id) & (WhatsappAccount.workspace_id == workspace_id)
+    )
+
+
+def ongoing_of(workspace_id: int, account_ids: list[int]):
+    """The pause query: the ongoing campaigns of the session's accounts."""
+    return Campaign.select(Campaign.id, Campaign.whatsapp_account_id).where(
+        Campaign.whatsapp_account_id.in_(account_ids) & (Campaign.status == ONGOING)
+        & (Campaign.workspace_id == workspace_id)
+    )
+
+
+def paused_of(workspace_id: int, account_ids: list[int]):
+    """The resume query: the paused_mobile campaigns of the session's accounts.
+
+    Shaped as the pause query, so that every backend reaches the session's rows through
+    idx_campaigns_account_status. SQLite without statistics (as most SQLite files are) plans
+    a join on the session through idx_campaigns_workspace_status (every paused campaign of
+    the workspace) and a `paused_at <=` range through idx_campaigns_status_paused (of every
+    workspace), so the caller picks out which pause stopped which campaign: a session has a
+    handful of rows.
+    """
+    return Campaign.select(Campaign.id, Campaign.whatsapp_account_id, Campaign.paused_at).where(
+        Campaign.whatsapp_account_id.in_(account_ids) & (Campaign.status == PAUSED_MOBILE)
+        & (Campaign.workspace_id == workspace_id)
+    )
+
+
+def accounts(workspace_id: int, session_id: str) -> Statement:
+    return shaped(("accounts",), lambda: accounts_of(workspace_id, session_id),
+                  (session_id, workspace_id))
+
+
+def ongoing(workspace_id: int, account_ids: list[int], *, locked: bool = False) -> Statement:
+    return shaped(
+        ("ongoing", len(account_ids), locked),
+        lambda: _locked_if(locked, ongoing_of(workspace_id, account_ids)),
+        (*account_ids, ONGOING, workspace_id),
+    )
+
+
+def paused(workspace_id: int, account_ids: list[int], *, locked: bool = False) -> Statement:
+    return shaped(
+        ("paused", len(account_ids), locked),
+        lambda: _locked_if(locked, paused_of(workspace_id, account_ids)),
+        (*account_ids, PAUSED_MOBILE, workspace_id),
+    )
+
+
+def pause(ids: list[int], session_id: str, now: dt.datetime) -> Statement:
+    return shaped(
+        ("pause", len(ids)),
+        lambda: Campaign.update(
+            status=PAUSED_MOBILE, paused_at=now, pause_reason=REASON_MOBILE,
+            paused_by_session=session_id, pause_count=Campaign.pause_count + 1,
+        ).where(Campaign.id.in_(ids)),
+        (PAUSED_MOBILE, now, REASON_MOBILE, 1, session_id, *ids),  # SET in the table's field order
+    )
+
+
+def resume(ids: list[int], now: dt.datetime) -> Statement:
+    return shaped(
+        ("resume", len(ids)),
+        lambda: Campaign.update(status=ONGOING, auto_resume_at=now).where(Campaign.id.in_(ids)),
+        (ONGOING, now, *ids),
+    )
+
+
+_AUDIT_FIELDS = [
+    CampaignPauseEvent.workspace_id, CampaignPauseEvent.campaign_id, CampaignPauseEvent.session_id,
+    CampaignPauseEvent.event, CampaignPauseEvent.reason, CampaignPauseEvent.occurred_at,
+    CampaignPauseEvent.pause_duration_ms, CampaignPauseEvent.attempt,
+]
+
+
+def audit(ids: list[int], event: str, workspace_id: int, session_id: str, now: dt.datetime,
+          durations: dict[int, int] | None = None, attempt: int | None = None) -> Statement:
+    """The audit trail's rows for `ids`: one per campaign paused or resumed."""
+    durations = durations or {}
+    rows = [(workspace_id, cid, session_id, event, REASON_MOBILE, now, durations.get(cid), attempt)
+            for cid in ids]
+    return shaped(
+        ("audit", len(ids)),
+        lambda: CampaignPauseEvent.insert_many(rows, fields=_AUDIT_FIELDS),
+        tuple(value for row in rows for value in row),
+    )
+
+
+def _locked_if(locked: bool, query):
+    return locking(query) if locked else query

@@ -1,0 +1,59 @@
+"""Every shaped statement, reused from its shape's cached SQL, is what Peewee itself compiles
+for the same arguments, on every backend: the parameters a caller lists cannot drift from
+the SQL."""
+
+import datetime as dt
+
+import pytest
+
+from models import db as db_module
+from models import statements as sql
+
+EARLIER = dt.datetime(2026, 1, 2, 3, 4, 5, 600000)
+LATER = dt.datetime(2026, 7, 8, 9, 10, 11, 120000)
+
+# Each statement with two sets of arguments of the same shape.
+CASES = {
+    "accounts": (lambda: sql.accounts(1, "first"), lambda: sql.accounts(2, "second")),
+    "ongoing": (lambda: sql.ongoing(1, [10, 11]), lambda: sql.ongoing(2, [20, 21])),
+    "ongoing locked": (lambda: sql.ongoing(1, [10], locked=True),
+                       lambda: sql.ongoing(2, [20], locked=True)),
+    "paused": (lambda: sql.paused(1, [10]), lambda: sql.paused(2, [20])),
+    "paused locked": (lambda: sql.paused(1, [10, 11, 12], locked=True),
+                      lambda: sql.paused(2, [20, 21, 22], locked=True)),
+    "pause": (lambda: sql.pause([1, 2, 3], "first", EARLIER),
+              lambda: sql.pause([4, 5, 6], "second", LATER)),
+    "resume": (lambda: sql.resume([1], EARLIER), lambda: sql.resume([7], LATER)),
+    "audit of a pause": (lambda: sql.audit([1, 2], "paused", 1, "first", EARLIER),
+                         lambda: sql.audit([3, 4], "paused", 2, "second", LATER)),
+    "audit of a resume": (
+        lambda: sql.audit([1], "resumed", 1, "first", EARLIER, {1: 500}, attempt=1),
+        lambda: sql.audit([2], "resumed", 2, "second", LATER, {2: 900}, attempt=5)),
+}
+
+
+@pytest.fixture
+def empty_cache():
+    db_module._sql_of_shape.clear()
+    yield
+    db_module._sql_of_shape.clear()
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_a_statement_reused_from_its_shape_is_the_one_peewee_compiles(db, empty_cache, name):
+    first, second = CASES[name]
+    compiled_by_peewee = second()  # the first call of a shape compiles it
+    db_module._sql_of_shape.clear()
+    first()
+
+    reused = second()
+
+    assert reused == compiled_by_peewee
+    assert reused != first()
+
+
+def test_statements_of_another_shape_get_sql_of_their_own(db, empty_cache):
+    one, three = sql.resume([1], EARLIER), sql.resume([1, 2, 3], EARLIER)
+
+    assert one[0].count("?") + one[0].count("%s") == 3
+    assert three[0].count("?") + three[0].count("%s") == 5

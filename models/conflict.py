@@ -77,8 +77,8 @@ def pause_session(
         ], ids, base_ms + cooldown * 1000)
 
     account_ids = list(accounts)
-    writes = write_planned(sql.ongoing(workspace_id, account_ids), plan,
-                           locked_read=sql.ongoing(workspace_id, account_ids, locked=True))
+    writes = write_planned(sql.ongoing(workspace_id, account_ids),
+                           sql.ongoing(workspace_id, account_ids, locked=True), plan)
     if not writes.ids:
         return Outcome([])
     return Outcome(writes.ids, Check(workspace_id, session_id, now, 1, writes.next_due_ms))
@@ -95,8 +95,8 @@ def check_resume(
     account_ids = list(accounts)
     writes = write_planned(
         sql.paused(check.workspace_id, account_ids),
+        sql.paused(check.workspace_id, account_ids, locked=True),
         partial(_resume_plan, settings, check, accounts, now, last_activity_ms),
-        locked_read=sql.paused(check.workspace_id, account_ids, locked=True),
     )
     if writes.next_due_ms is None:
         return Outcome(writes.ids)

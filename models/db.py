@@ -76,6 +76,8 @@ Statement = tuple[str, tuple]
 
 
 class Plan(Protocol):
+    """What write_planned runs: statements made from the rows it read."""
+
     statements: Sequence[Statement]
 
 
@@ -83,44 +85,53 @@ P = TypeVar("P", bound=Plan)
 
 
 def compiled(query) -> Statement:
+    """`query` compiled by Peewee now: its SQL and the parameters to bind."""
     sql, params = query.sql()
     return sql, tuple(params)
 
 
 _sql_of_shape: dict[tuple, str] = {}
+# One entry per backend, statement and IN-list length: a handful in practice. The bound only
+# keeps sessions of unusual sizes from growing it for ever.
+MAX_SHAPES = 512
 
 
 def shaped(shape: tuple, build: Callable[[], object], params: tuple) -> Statement:
     """The statement `build()` makes, compiled by Peewee once per backend and `shape` (a name
     and whatever changes its SQL text, such as how many ids an IN list has), then its SQL
-    reused with `params`, which the caller gives in the order Peewee's SQL takes them.
+    reused with `params`, which the caller gives as Peewee would bind them.
 
-    tests/test_statements.py checks every shaped statement against Peewee's own compiling on
-    each backend, so a caller's parameter order cannot drift from the SQL.
+    The first call of each shape compares `params` with Peewee's own and refuses a statement
+    whose parameters differ (order, type): tests/test_statements.py makes that first call for
+    every statement on every backend.
     """
     key = (type(database.obj), *shape)
     sql = _sql_of_shape.get(key)
     if sql is None:
-        statement = compiled(build())
-        _sql_of_shape[key] = statement[0]
-        return statement
+        sql, expected = compiled(build())
+        if params != expected:
+            raise ValueError(f"statement {shape}: parameters {params!r} are not Peewee's "
+                             f"{expected!r}")
+        if len(_sql_of_shape) >= MAX_SHAPES:
+            _sql_of_shape.clear()
+        _sql_of_shape[key] = sql
     return sql, params
 
 
-def write_planned(read: Statement, plan: Callable[[list[tuple]], P], *,
-                  locked_read: Statement | None = None) -> P:
+def write_planned(read: Statement, locked_read: Statement,
+                  plan: Callable[[list[tuple]], P]) -> P:
     """Write what `plan(rows)` says for the rows `read` selects, holding the write lock only
-    to read them again and run the plan's statements.
+    to read them again (`locked_read`: the same read FOR UPDATE where the backend has it) and
+    run the plan's statements.
 
-    The plan is made, and its statements compiled, from a first read outside the lock. Under
-    the lock the rows are read again (`locked_read`, the read FOR UPDATE where the backend has
-    it); if another worker changed them in between, the plan is made anew from them, so what
-    is written is always what the rows under the lock call for.
+    The plan is made, and its statements compiled, from a first read outside the lock. If
+    another worker changed the rows in between, the plan is made anew from the rows read under
+    the lock, so what is written is always what those rows call for.
     """
     rows = database.execute_sql(*read).fetchall()
     planned = plan(rows)
     with write_transaction():
-        fresh = database.execute_sql(*(locked_read or read)).fetchall()
+        fresh = database.execute_sql(*locked_read).fetchall()
         if fresh != rows:
             planned = plan(fresh)
         for statement in planned.statements:

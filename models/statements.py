@@ -55,11 +55,13 @@ def paused_of(workspace_id: int, account_ids: list[int]):
 
 
 def accounts(workspace_id: int, session_id: str) -> Statement:
+    """The session's accounts (id, tier)."""
     return shaped(("accounts",), lambda: accounts_of(workspace_id, session_id),
                   (session_id, workspace_id))
 
 
 def ongoing(workspace_id: int, account_ids: list[int], *, locked: bool = False) -> Statement:
+    """The session's ongoing campaigns (id, account id), FOR UPDATE if `locked`."""
     return shaped(
         ("ongoing", len(account_ids), locked),
         lambda: _locked_if(locked, ongoing_of(workspace_id, account_ids)),
@@ -68,6 +70,8 @@ def ongoing(workspace_id: int, account_ids: list[int], *, locked: bool = False) 
 
 
 def paused(workspace_id: int, account_ids: list[int], *, locked: bool = False) -> Statement:
+    """The session's paused_mobile campaigns (id, account id, paused_at), FOR UPDATE
+    if `locked`."""
     return shaped(
         ("paused", len(account_ids), locked),
         lambda: _locked_if(locked, paused_of(workspace_id, account_ids)),
@@ -76,6 +80,10 @@ def paused(workspace_id: int, account_ids: list[int], *, locked: bool = False) -
 
 
 def pause(ids: list[int], session_id: str, now: dt.datetime) -> Statement:
+    """Pause the campaigns `ids`, which the caller read as ongoing under the write lock.
+
+    By id alone: a status condition beside the ids makes SQLite (without statistics) plan the
+    update through idx_campaigns_status_paused, every campaign of that status."""
     return shaped(
         ("pause", len(ids)),
         lambda: Campaign.update(
@@ -87,6 +95,7 @@ def pause(ids: list[int], session_id: str, now: dt.datetime) -> Statement:
 
 
 def resume(ids: list[int], now: dt.datetime) -> Statement:
+    """Resume the campaigns `ids`, which the caller read as paused_mobile under the lock."""
     return shaped(
         ("resume", len(ids)),
         lambda: Campaign.update(status=ONGOING, auto_resume_at=now).where(Campaign.id.in_(ids)),

@@ -4,7 +4,7 @@ lock then finds, on every backend."""
 import threading
 from dataclasses import dataclass
 
-from models.db import compiled, database, write_planned
+from models.db import compiled, database, locking, write_planned
 from models.tables import Campaign
 
 
@@ -50,7 +50,7 @@ def test_a_planned_write_runs_its_plan_once_when_nothing_changed(db, account_fac
     _, campaigns = account_factory(1, "s1", campaigns=("ongoing", "ongoing", "paused"))
     plan, calls = complete_these()
 
-    written = write_planned(compiled(ongoing()), plan)
+    written = write_planned(compiled(ongoing()), compiled(locking(ongoing())), plan)
 
     assert calls == [[campaigns[0].id, campaigns[1].id]]
     assert written.planned_from == calls[0]
@@ -65,7 +65,7 @@ def test_a_planned_write_is_planned_again_when_another_worker_changed_its_rows_f
         change_first=lambda: Campaign.update(status="paused").where(
             Campaign.id == first.id).execute())
 
-    written = write_planned(compiled(ongoing()), plan)
+    written = write_planned(compiled(ongoing()), compiled(locking(ongoing())), plan)
 
     assert calls == [[first.id, second.id], [second.id]]
     assert written.planned_from == [second.id]
@@ -78,7 +78,7 @@ def test_a_planned_write_takes_rows_that_appeared_before_the_lock(db, account_fa
         change_first=lambda: Campaign.create(workspace_id=1, whatsapp_account_id=account.id,
                                              name="late", status="ongoing"))
 
-    write_planned(compiled(ongoing()), plan)
+    write_planned(compiled(ongoing()), compiled(locking(ongoing())), plan)
 
     assert len(calls) == 2 and len(calls[1]) == 2
     assert Campaign.select().where(Campaign.status == "completed").count() == 2

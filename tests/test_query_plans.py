@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 from peewee import MySQLDatabase, PostgresqlDatabase, SqliteDatabase
 
+from models import statements as sql
 from models.conflict import session_accounts
 from models.db import utcnow
 from models.statements import accounts_of, ongoing_of, paused_of
@@ -57,10 +58,10 @@ def _analyze(db) -> None:
 
 
 def plan(db, query) -> str:
-    """The backend's plan for `query` as one lower-case string: SQLite's and PostgreSQL's
-    plan text; for MySQL/MariaDB each row's access type, chosen key and notes (not the
-    possible_keys it considered)."""
-    sql, params = query.sql()
+    """The backend's plan for `query` (a Peewee query or a compiled statement) as one
+    lower-case string: SQLite's and PostgreSQL's plan text; for MySQL/MariaDB each row's
+    access type, chosen key and notes (not the possible_keys it considered)."""
+    sql, params = query if isinstance(query, tuple) else query.sql()
     if isinstance(db, SqliteDatabase):
         rows = db.execute_sql("EXPLAIN QUERY PLAN " + sql, params).fetchall()
         return "\n".join(str(row[-1]) for row in rows).lower()
@@ -76,7 +77,7 @@ def assert_reaches_only_the_session(text: str, index: str) -> None:
     assert index in text, text
     for wrong in WRONG_INDEXES:
         assert wrong not in text, text
-    for full_scan in ("scan t1", "seq scan", " all "):  # SQLite, PostgreSQL, MySQL
+    for full_scan in ("scan t1", "scan campaigns", "seq scan", " all "):  # SQLite, PG, MySQL
         assert full_scan not in text, text
 
 
@@ -100,3 +101,13 @@ def test_the_queries_find_the_sessions_campaigns(busy):
     accounts = list(session_accounts(BUSY_WORKSPACE, "s7"))
     assert len(list(ongoing_of(BUSY_WORKSPACE, accounts))) == 2
     assert len(list(paused_of(BUSY_WORKSPACE, accounts))) == 2
+
+
+def test_the_pause_and_resume_updates_reach_their_campaigns_by_primary_key(busy):
+    accounts = list(session_accounts(BUSY_WORKSPACE, "s7"))
+    ids = [c.id for c in ongoing_of(BUSY_WORKSPACE, accounts)]
+    for statement in (sql.pause(ids, "s7", utcnow()), sql.resume(ids, utcnow())):
+        text = plan(busy, statement)
+        assert any(key in text for key in ("primary key", "pkey", "primary")), text
+        for wrong in WRONG_INDEXES:
+            assert wrong not in text, text

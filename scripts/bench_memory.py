@@ -121,7 +121,7 @@ def _held_when_still(client, queue: str) -> int:
     dq = f"{queue}.DQ"
     last, still_since = -1, time.monotonic()
     while time.monotonic() - still_since < 2:
-        held = sum(client.scard(k) for k in client.scan_iter(f"dramatiq:__acks__.*.{dq}"))
+        _, held = bs.queued_and_taken(client, dq)
         if held != last:
             last, still_since = held, time.monotonic()
         time.sleep(0.2)

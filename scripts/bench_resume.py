@@ -42,15 +42,8 @@ class Run:
 
 
 def delayed(client, queue: str) -> int:
-    """Resume checks waiting for their time: in Redis, or fetched by a worker and held (its
-    unacked set, one per worker id of Dramatiq's heartbeat set: no SCAN of the keyspace, whose
-    30,000 activity keys made the sampling cost the worker a fifth of a core)."""
-    dq = f"{queue}.DQ"
-    pipe = client.pipeline(transaction=False)
-    pipe.llen(f"dramatiq:{dq}")
-    for worker_id in client.zrange("dramatiq:__heartbeats__", 0, -1):
-        pipe.scard(f"dramatiq:__acks__.{worker_id.decode()}.{dq}")
-    return sum(pipe.execute())
+    """Resume checks waiting for their time: in Redis, or fetched by a worker and held."""
+    return sum(bs.queued_and_taken(client, f"{queue}.DQ"))
 
 
 def run(stack, gen: LoadGenerator, settings, workspace_id: int, sessions: int,

@@ -35,7 +35,7 @@ class Settings:
     tier_cooldown: Mapping[int, int] = field(
         default_factory=lambda: {1: 60, 2: 45, 3: 30, 4: 20}
     )
-    trigger_device_types: frozenset[str] = frozenset({"android", "ios", "app"})
+    trigger_device_types: frozenset[str] = frozenset({"android", "ios", "app", "desktop"})
     activity_ttl: int = 60
     seen_ttl: int = 3600
     webhook_max_body_bytes: int = 1024 * 1024
@@ -64,7 +64,7 @@ class Settings:
             max_attempts=env.integer("CAMPAIGN_CONFLICT_MAX_ATTEMPTS", 5, minimum=1),
             tier_cooldown=tiers,
             trigger_device_types=env.words(
-                "CAMPAIGN_CONFLICT_TRIGGER_DEVICE_TYPES", "android,ios,app"
+                "CAMPAIGN_CONFLICT_TRIGGER_DEVICE_TYPES", "android,ios,app,desktop"
             ),
             activity_ttl=env.activity_ttl("CAMPAIGN_CONFLICT_ACTIVITY_TTL", longest),
             webhook_max_body_bytes=env.integer("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, minimum=1),

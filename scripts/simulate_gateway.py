@@ -133,7 +133,9 @@ def evolution_body(session_id: str, device: str, from_me: bool, now: float) -> d
 
 def waha_body(session_id: str, device: str, from_me: bool, now: float) -> dict:
     sender, receiver = (OWNER, CONTACT) if from_me else (CONTACT, OWNER)
-    payload = {"id": f"{str(from_me).lower()}_{CONTACT}@c.us_3EB0{_hex(9)}",
+    # A phone's id for a phone's message: a 3EB0 id is the gateway's own send, whatever the label.
+    bare = "3EB0" + _hex(9) if device == "api" else "3A" + _hex(9)
+    payload = {"id": f"{str(from_me).lower()}_{CONTACT}@c.us_{bare}",
                "timestamp": int(now), "from": f"{sender}@c.us", "fromMe": from_me,
                "source": WAHA_SOURCE.get(device, device), "to": f"{receiver}@c.us",
                "body": "Simulated message", "hasMedia": False, "ack": 1, "ackName": "SERVER"}

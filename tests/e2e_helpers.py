@@ -1,12 +1,11 @@
-"""Helpers for tests that run the Procfile's processes (scripts.stack.Stack): the gateways'
-real webhook bodies with fresh timestamps, signed as each gateway signs them, and waiting on
-the campaigns in the stack's SQLite file."""
+"""Helpers for tests that run the Procfile's processes (scripts.stack.Stack): gateway bodies
+(from tests.fixtures) signed as each gateway signs them, and waiting on the campaigns in the
+stack's SQLite file."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import copy
 import datetime as dt
 import hashlib
 import hmac
@@ -16,37 +15,14 @@ import sqlite3
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 from models import keys
-from models.activity import iso_ms, to_ms
+from models.activity import to_ms
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "gateways"
 WORKER_READY = "Worker process is ready for action."
 
 
 # -- bodies and signatures -----------------------------------------------------------------
-
-def gateway_body(name: str, now: float | None = None) -> dict:
-    """The fixture `name` (file stem) as its gateway would send it at `now`: timestamps
-    rewritten, everything else as recorded."""
-    body = json.loads((FIXTURES / f"{name}.json").read_text())
-    return restamp(body, time.time() if now is None else now)
-
-
-def restamp(body: dict, now: float) -> dict:
-    """A copy of a gateway body whose timestamps say `now` (epoch seconds)."""
-    body, now_ms = copy.deepcopy(body), int(now * 1000)
-    if body["event"] == "mobile_activity_detected":
-        body["timestamp"] = iso_ms(now_ms)
-    elif body["event"] == "messages.upsert":  # Evolution API
-        body["data"]["messageTimestamp"] = int(now)
-        body["date_time"] = iso_ms(now_ms)
-    else:  # WAHA message.any
-        body["timestamp"] = now_ms
-        body["payload"]["timestamp"] = int(now)
-    return body
-
 
 def encode(body: dict) -> bytes:
     return json.dumps(body).encode()

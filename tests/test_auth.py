@@ -4,11 +4,11 @@ import dataclasses
 
 import pytest
 
+from tests.fixtures import node_event
 from tests.web_helpers import (
     QUEUED,
     conflict_keys,
     encode,
-    node_event,
     post,
     standard_headers,
     standard_signature,

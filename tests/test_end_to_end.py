@@ -17,6 +17,7 @@ import pytest
 
 from scripts.stack import Stack
 from tests import e2e_helpers as e2e
+from tests.fixtures import gateway_body
 
 pytestmark = pytest.mark.processes
 
@@ -37,7 +38,7 @@ class Gateway:
 
 GATEWAYS = {
     # The Node gateway names its workspace in the body and signs with Standard Webhooks.
-    "node": Gateway("gateway_mobile_activity_detected", 1, "ws1-acc3",
+    "node": Gateway("node_mobile_activity_detected", 1, "ws1-acc3",
                     "/api/v1/whatsapp/webhook",
                     lambda stack, body: e2e.standard_webhooks_headers(SECRET, body)),
     # Evolution posts to the workspace's own URL (its `destination`) with a fixed token.
@@ -48,7 +49,7 @@ GATEWAYS = {
     "waha": Gateway("waha_message_any_app", 3, "default", "/api/v1/whatsapp/webhook",
                     lambda stack, body: e2e.waha_headers(WAHA_KEY, body)),
 }
-TYPING = Gateway("gateway_mobile_activity_detected", 1, "keeps-typing",
+TYPING = Gateway("node_mobile_activity_detected", 1, "keeps-typing",
                  "/api/v1/whatsapp/webhook", GATEWAYS["node"].sign)
 
 
@@ -94,7 +95,7 @@ def test_phone_message_pauses_the_campaigns_until_the_phone_was_quiet_for_the_co
     assert [c.status for c in e2e.campaigns(stack, gw.workspace_id, gw.session_id)] \
         == ["ongoing", "ongoing"]
 
-    answered_ms = post(stack, gw, e2e.gateway_body(gw.fixture))
+    answered_ms = post(stack, gw, gateway_body(gw.fixture))
     paused = e2e.wait_for_status(stack, gw.workspace_id, gw.session_id, "paused_mobile", 10)
     due_ms = e2e.last_activity_ms(stack, gw.workspace_id, gw.session_id) + COOLDOWN * 1000
     resumed = e2e.wait_for_status(stack, gw.workspace_id, gw.session_id, "ongoing",
@@ -133,7 +134,7 @@ def test_owner_who_keeps_typing_gets_the_resume_one_cooldown_after_the_last_mess
 
 def typing_body(n: int) -> dict:
     """The Node gateway's fixture for the owner's n-th message on the TYPING session."""
-    body = e2e.gateway_body(TYPING.fixture)
+    body = gateway_body(TYPING.fixture)
     body["session_id"] = TYPING.session_id
     body["data"]["message_id"] += f"-{n}"
     return body
@@ -146,7 +147,7 @@ def test_worker_stopped_by_sigterm_hands_back_its_pending_checks_for_the_next_wo
         seed(stack, gw, campaigns=1)
         stack.start("web")
         e2e.start_worker(stack)
-        body = e2e.gateway_body(gw.fixture)
+        body = gateway_body(gw.fixture)
         body["session_id"] = gw.session_id
         post(stack, gw, body)
         e2e.wait_for_status(stack, 1, gw.session_id, "paused_mobile", 10)

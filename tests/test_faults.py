@@ -30,6 +30,7 @@ from tests.e2e_helpers import (
     start_worker,
     wait_for_status,
 )
+from tests.fixtures import node_event
 
 pytestmark = pytest.mark.processes
 
@@ -131,15 +132,9 @@ def actor_message(actor_name: str, *args) -> dramatiq.Message:
 
 # -- HTTP and waiting -------------------------------------------------------------------------
 
-def phone_message(workspace_id: int | None, session_id: str, message_id: str | None = None):
-    data = {"device_type": "android", "message_id": message_id or uuid.uuid4().hex}
-    if workspace_id is not None:
-        data["workspace_id"] = workspace_id
-    return {"event": "mobile_activity_detected", "session_id": session_id, "data": data}
-
-
 def post_phone_message(stack: Stack, workspace_id, session_id, message_id=None, path=WEBHOOK):
-    return stack.post(path, phone_message(workspace_id, session_id, message_id), TOKEN)
+    body = node_event(session_id, workspace_id, message_id=message_id or uuid.uuid4().hex)
+    return stack.post(path, body, TOKEN)
 
 
 def wait_until(stack: Stack, condition, timeout: float, what: str) -> float:

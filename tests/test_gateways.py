@@ -1,4 +1,4 @@
-"""Issue 3: the bodies real gateways send (shared fixtures), on both webhook URLs.
+"""Issue 3: the bodies real gateways send (tests/fixtures), on both webhook URLs.
 
 Only the owner's own phone message pauses; a customer's message and the gateway's own sends
 pause nothing. The workspace comes from the body, else the URL, else the one account with the
@@ -7,12 +7,12 @@ session id; a body and a URL that disagree are refused rather than guessed betwe
 
 import pytest
 
+from tests.fixtures import gateway_body
 from tests.web_helpers import (
     QUEUED,
     WEBHOOK,
     activity_hash,
     conflict_keys,
-    gateway_body,
     pause_jobs,
     post,
 )
@@ -22,7 +22,7 @@ BOTH_URLS = pytest.mark.parametrize("path", [WEBHOOK, SCOPED], ids=["plain", "sc
 OWNER_MESSAGES = pytest.mark.parametrize("name, session, device", [
     ("evolution_messages_upsert_phone", "shop-1", "ios"),
     ("waha_message_any_app", "default", "app"),
-    ("gateway_mobile_activity_detected", "ws1-acc3", "android"),
+    ("node_mobile_activity_detected", "ws1-acc3", "android"),
 ], ids=["evolution", "waha", "node"])
 
 
@@ -60,7 +60,7 @@ def test_the_owners_phone_message_on_the_scoped_url_pauses_that_workspace(
 @pytest.mark.parametrize("path", [WEBHOOK, "/api/v1/workspaces/1/whatsapp/webhook"],
                          ids=["plain", "same-workspace"])
 def test_the_workspace_named_in_the_body_is_taken(client, redis_client, stub_broker, path):
-    response = post(client, gateway_body("gateway_mobile_activity_detected"), path=path)
+    response = post(client, gateway_body("node_mobile_activity_detected"), path=path)
 
     assert response.json["message"] == QUEUED
     assert activity_hash(redis_client, 1, "ws1-acc3")["message_count"] == "1"
@@ -69,7 +69,7 @@ def test_the_workspace_named_in_the_body_is_taken(client, redis_client, stub_bro
 
 def test_a_body_naming_another_workspace_than_its_url_is_refused(
         client, redis_client, stub_broker):
-    response = post(client, gateway_body("gateway_mobile_activity_detected"), path=SCOPED)
+    response = post(client, gateway_body("node_mobile_activity_detected"), path=SCOPED)
 
     assert response.status_code == 422
     assert response.json["message"] == "workspace_id 1 in the body does not match workspace 7 " \

@@ -7,10 +7,10 @@ import pytest
 
 from models.activity import to_ms
 from models.conflict import Check, check_resume, pause_session
+from tests.fixtures import node_event
 from tests.web_helpers import (
     API,
     Clock,
-    node_event,
     post,
     unreachable_store,
 )

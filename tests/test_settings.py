@@ -22,7 +22,7 @@ def test_defaults_match_the_contract():
     assert settings.queue == "campaign-conflict"
     assert (settings.default_cooldown, settings.max_attempts) == (30, 5)
     assert dict(settings.tier_cooldown) == {1: 60, 2: 45, 3: 30, 4: 20}
-    assert settings.trigger_device_types == {"android", "ios", "app"}
+    assert settings.trigger_device_types == {"android", "ios", "app", "desktop"}
     assert settings.activity_ttl == 60
     assert settings.webhook_max_body_bytes == 1024 * 1024
 

@@ -8,12 +8,12 @@ import pytest
 import redis
 from falcon import testing
 
+from tests.fixtures import node_event
 from tests.web_helpers import (
     QUEUED,
     WEBHOOK,
     activity_hash,
     conflict_keys,
-    node_event,
     pause_jobs,
     post,
     unreachable_store,
@@ -40,8 +40,8 @@ def test_the_activity_key_lives_for_the_activity_ttl(client, redis_client, setti
 
 
 @pytest.mark.parametrize("device, reason", [
-    ("desktop", "device_type_not_trigger"),
     ("unknown", "device_type_not_trigger"),
+    ("tablet", "device_type_not_trigger"),
     ("web", "gateway_device"),
     ("api", "gateway_device"),
 ])
@@ -55,11 +55,11 @@ def test_a_message_from_a_device_that_does_not_pause_is_acknowledged_with_a_reas
     assert pause_jobs(stub_broker) == []
 
 
-def test_a_desktop_message_is_recorded_but_a_gateway_send_is_not(client, redis_client):
-    post(client, node_event(session_id="desk", device_type="desktop"))
+def test_a_non_trigger_device_is_recorded_but_a_gateway_send_is_not(client, redis_client):
+    post(client, node_event(session_id="other", device_type="unknown"))
     post(client, node_event(session_id="gw", device_type="web"))
 
-    assert activity_hash(redis_client, 1, "desk")["device_type"] == "desktop"
+    assert activity_hash(redis_client, 1, "other")["device_type"] == "unknown"
     assert activity_hash(redis_client, 1, "gw") == {}
 
 

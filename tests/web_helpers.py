@@ -1,4 +1,5 @@
-"""What the HTTP tests share: signed requests, gateway fixture bodies, the app on real Redis.
+"""What the HTTP tests share: signed requests and the app on real Redis (gateway bodies come
+from tests.fixtures).
 
 Loaded by the web test modules with `pytest_plugins = ["tests.web_helpers"]`.
 """
@@ -9,8 +10,6 @@ import base64
 import hashlib
 import hmac
 import json
-import time
-from pathlib import Path
 
 import dramatiq
 import pytest
@@ -23,7 +22,6 @@ from models.activity import ActivityStore
 from tests import servers
 from web.app import create_app
 
-FIXTURES = Path(__file__).parents[2] / "shared" / "fixtures" / "gateways"
 WEBHOOK = "/api/v1/whatsapp/webhook"
 TOKEN = {"X-Webhook-Token": "gateway-token"}
 API = {"Authorization": "Bearer api-token"}
@@ -38,28 +36,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def gateway_body(name: str, *, at: float | None = None) -> dict:
-    """A fixture body from the shared gateway captures, its event time moved to `at` (default
-    now), as a live gateway would send it."""
-    body = json.loads((FIXTURES / f"{name}.json").read_text())
-    at = time.time() if at is None else at
-    if "payload" in body:
-        body["payload"]["timestamp"] = int(at)
-    elif body["event"] == "messages.upsert":
-        body["data"]["messageTimestamp"] = int(at)
-    else:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at))
-        body["timestamp"] = f"{stamp}.{int(at * 1000) % 1000:03d}Z"
-    return body
-
-
-def node_event(session_id="s1", workspace_id=1, device_type="android", message_id="m1"):
-    """The original Node gateway's mobile_activity_detected body, without an event time."""
-    data = {"device_type": device_type, "message_id": message_id, "workspace_id": workspace_id}
-    return {"event": "mobile_activity_detected", "session_id": session_id,
-            "data": {k: v for k, v in data.items() if v is not None}}
 
 
 def standard_signature(secret: bytes, body: bytes, msg_id: str, stamp: int) -> str:

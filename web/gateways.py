@@ -11,12 +11,13 @@ import datetime as dt
 from dataclasses import dataclass
 
 from models.errors import InvalidPayload
+from web import devices
 
-# Devices that are the gateway itself (whatsapp-web.js reports "web", WAHA "api"): never
-# phone activity, never recorded.
-GATEWAY_DEVICES = frozenset({"web", "api"})
 MAX_ID_LENGTH = 255
+WORKSPACE_MESSAGE = "Malformed field: workspace_id must be a positive integer"
 REQUIRED = {"workspace_id": "a positive integer",
+            "metadata.workspace_id": "a positive integer, as \"7\" (WAHA session "
+                                     "config.metadata)",
             "session_id": "a printable string of at most 255 characters"}
 
 
@@ -27,10 +28,14 @@ class Report:
     gateway: str
     session_id: str | None
     workspace_id: int | None
-    device_type: str
+    device: devices.Device
     message_id: str
     occurred_at_ms: int | None
-    malformed: tuple[str, ...] = ()  # required fields present but unusable
+    malformed: tuple[str, ...] = ()  # required fields present but unusable, as named to users
+
+    @property
+    def device_type(self) -> str:
+        return self.device.type
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,7 @@ def _node(body: dict) -> Report:
         gateway="node",
         session_id=session,
         workspace_id=workspace,
-        device_type=_device(data.get("device_type")),
+        device=devices.decide(data.get("device_type"), data.get("message_id")),
         message_id=_message_id(data.get("message_id")),
         occurred_at_ms=_iso_ms(body.get("timestamp")),
         malformed=_malformed(workspace_ok, session_ok),
@@ -77,7 +82,7 @@ def _evolution(body: dict) -> Report | Ignored:
     key = _object(data.get("key"), "data.key")
     if key.get("fromMe") is not True:
         return Ignored("not_from_me", "A contact's message is not phone activity")
-    return _report("evolution", body.get("instance"), data.get("source"), key.get("id"),
+    return _report("evolution", body.get("instance"), None, data.get("source"), key.get("id"),
                    _unix_ms(data.get("messageTimestamp")))
 
 
@@ -85,14 +90,20 @@ def _waha(body: dict) -> Report | Ignored:
     payload = _object(body.get("payload"), "payload")
     if payload.get("fromMe") is not True:
         return Ignored("not_from_me", "A contact's message is not phone activity")
-    return _report("waha", body.get("session"), payload.get("source"), payload.get("id"),
-                   _unix_ms(payload.get("timestamp")))
+    # WAHA copies the session's config.metadata into every body; its values are strings.
+    metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+    return _report("waha", body.get("session"), metadata.get("workspace_id"),
+                   payload.get("source"), payload.get("id"), _unix_ms(payload.get("timestamp")),
+                   workspace_name="metadata.workspace_id")
 
 
-def _report(gateway, session, device, message_id, occurred_at_ms) -> Report:
+def _report(gateway, session, workspace, label, message_id, occurred_at_ms,
+            workspace_name="workspace_id") -> Report:
     session, session_ok = checked(_session, session)
-    return Report(gateway, session, None, _device(device), _message_id(message_id),
-                  occurred_at_ms, _malformed(True, session_ok))
+    workspace, workspace_ok = checked(workspace_field, workspace)
+    malformed = _malformed(workspace_ok, session_ok, workspace_name)
+    return Report(gateway, session, workspace, devices.decide(label, message_id),
+                  _message_id(message_id), occurred_at_ms, malformed)
 
 
 def missing_fields_message(missing: list[str], malformed: list[str]) -> str:
@@ -111,11 +122,11 @@ def workspace_field(value) -> int | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise InvalidPayload("Malformed field: workspace_id must be a positive integer")
+        raise InvalidPayload(WORKSPACE_MESSAGE)
     if isinstance(value, str) and value.isascii() and value.isdigit():
         value = int(value)
     if not isinstance(value, int) or not 0 < value < 2**63:
-        raise InvalidPayload("Malformed field: workspace_id must be a positive integer")
+        raise InvalidPayload(WORKSPACE_MESSAGE)
     return value
 
 
@@ -127,13 +138,6 @@ def _session(value) -> str | None:
             "Malformed field: session_id must be a printable string of at most 255 characters"
         )
     return value
-
-
-def _device(value) -> str:
-    # Only printable text reaches Redis: a lone surrogate cannot be encoded as UTF-8.
-    if isinstance(value, str) and value.strip() and value.isprintable():
-        return value.strip().lower()[:32]
-    return "unknown"
 
 
 def _message_id(value) -> str:
@@ -150,8 +154,9 @@ def checked(parse, value) -> tuple[object, bool]:
         return None, False
 
 
-def _malformed(workspace_ok: bool, session_ok: bool) -> tuple[str, ...]:
-    return tuple(name for name, ok in (("workspace_id", workspace_ok),
+def _malformed(workspace_ok: bool, session_ok: bool,
+               workspace_name: str = "workspace_id") -> tuple[str, ...]:
+    return tuple(name for name, ok in ((workspace_name, workspace_ok),
                                        ("session_id", session_ok)) if not ok)
 
 

@@ -14,7 +14,7 @@ import redis
 from models.activity import ActivityEvent, ActivityStore
 from models.errors import BadRequest, InvalidPayload, PayloadTooLarge, StoreUnavailable
 from models.settings import Settings
-from web import gateways, metrics
+from web import devices, gateways, metrics
 from web.auth import WebhookAuth
 
 EnqueuePause = Callable[[int, str, str], object]
@@ -42,8 +42,10 @@ class WebhookResource:
     def take(self, report, url_workspace) -> dict:
         if isinstance(report, gateways.Ignored):
             return _ignored(report.reason, report.message)
-        if report.device_type in gateways.GATEWAY_DEVICES:
-            return _ignored("gateway_device", f"Device {report.device_type!r} is the gateway")
+        if not devices.is_phone_activity(report.device, self.settings.trigger_device_types):
+            return _ignored("gateway_device", devices.why_not_activity(report.device,
+                                                                      report.message_id),
+                            report.device.as_data())
         event = self.event(report, url_workspace)
         if not self.settings.enabled:
             return _ignored("feature_disabled", "CAMPAIGN_CONFLICT_ENABLED is false")
@@ -58,7 +60,7 @@ class WebhookResource:
         if recorded.pause_queued:
             self.queue_pause(event)
         data = {"workspace_id": event.workspace_id, "session_id": event.session_id,
-                "device_type": event.device_type}
+                **report.device.as_data()}
         if not trigger:
             return _ignored("device_type_not_trigger",
                             f"Device {event.device_type!r} is recorded but does not pause", data)
@@ -66,25 +68,26 @@ class WebhookResource:
                 "data": data}
 
     def event(self, report: gateways.Report, url_workspace) -> ActivityEvent:
-        """The activity event; the workspace comes from the body, else the URL, else the one
-        account with the session id. Raise InvalidPayload naming every field at fault."""
+        """The activity event; the workspace comes from the body (WAHA: its metadata), else the
+        URL, else the one account with the session id. Raise InvalidPayload naming every field
+        at fault."""
         malformed = list(report.malformed)
         workspace = report.workspace_id
         url, url_ok = gateways.checked(gateways.workspace_field, url_workspace)
-        if not url_ok and "workspace_id" not in malformed:
+        if not url_ok and not _workspace_at_fault(malformed):
             malformed.append("workspace_id")
         if None not in (workspace, url) and workspace != url:
             # A gateway posting to one workspace's URL but naming another is misconfigured:
             # guessing either could pause the wrong tenant's campaigns, so say so instead.
             raise InvalidPayload(f"workspace_id {workspace} in the body does not match "
                                  f"workspace {url} of the URL")
-        if workspace is None and "workspace_id" not in malformed:
+        if workspace is None and not _workspace_at_fault(malformed):
             workspace = url
         if workspace is None and report.session_id and not malformed:
             workspace = self.resolve_workspace(report.session_id)
         missing = [name for name, value in (("workspace_id", workspace),
                                             ("session_id", report.session_id))
-                   if value is None and name not in malformed]
+                   if value is None and not any(m.endswith(name) for m in malformed)]
         if missing or malformed:
             raise InvalidPayload(gateways.missing_fields_message(missing, malformed))
         return ActivityEvent(workspace, report.session_id, report.device_type, report.message_id)
@@ -120,6 +123,11 @@ def decode_object(raw: bytes) -> dict:
 
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not JSON")
+
+
+def _workspace_at_fault(malformed: list[str]) -> bool:
+    """A workspace id was given (in the body, WAHA's metadata or the URL) but is unusable."""
+    return any(name.endswith("workspace_id") for name in malformed)
 
 
 def _ignored(reason: str, message: str, data: dict | None = None) -> dict:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from models import keys
 from scripts.stack import Stack
 from tests import e2e_helpers as e2e
 from tests.fixtures import gateway_body
@@ -51,6 +52,9 @@ GATEWAYS = {
 }
 TYPING = Gateway("node_mobile_activity_detected", 1, "keeps-typing",
                  "/api/v1/whatsapp/webhook", GATEWAYS["node"].sign)
+# A whatsapp-web.js gateway's own campaign send, labelled android by whatsapp-web.js.
+OWN_SEND = Gateway("node_wwebjs_own_send", 1, "own-sends", "/api/v1/whatsapp/webhook",
+                   GATEWAYS["node"].sign)
 
 
 def stack_env(cooldown: int) -> dict[str, str]:
@@ -81,7 +85,7 @@ def report(capsys, line: str) -> None:
 @pytest.fixture(scope="module")
 def stack():
     with Stack(env=stack_env(COOLDOWN)) as running:
-        for gateway in [*GATEWAYS.values(), TYPING]:
+        for gateway in [*GATEWAYS.values(), TYPING, OWN_SEND]:
             seed(running, gateway, campaigns=2)
         running.start("web")
         e2e.start_worker(running)
@@ -130,6 +134,20 @@ def test_owner_who_keeps_typing_gets_the_resume_one_cooldown_after_the_last_mess
     assert last_ms - first_ms >= 1000
     assert all(c.auto_resume_at_ms >= due_ms for c in resumed), "resumed before the cooldown"
     assert [c.pause_count for c in resumed] == [1, 1]  # typing on pauses nothing twice
+
+
+def test_a_gateways_own_send_labelled_android_pauses_nothing(stack):
+    body = gateway_body(OWN_SEND.fixture)
+    body["session_id"] = OWN_SEND.session_id
+    raw = e2e.encode(body)
+
+    status, reply = stack.post(OWN_SEND.path, raw, OWN_SEND.sign(stack, raw))
+
+    assert (status, reply["reason"], reply["data"]["decided_by"]) \
+        == (200, "gateway_device", "message_id"), reply
+    time.sleep(0.5)  # a pause job, had one been queued, would have run by now
+    assert stack.redis_client().exists(keys.activity(1, OWN_SEND.session_id)) == 0
+    assert [c.status for c in e2e.campaigns(stack, 1, OWN_SEND.session_id)] == ["ongoing"] * 2
 
 
 def typing_body(n: int) -> dict:

@@ -61,17 +61,8 @@ def read(body: dict) -> Report | Ignored:
 def _node(body: dict) -> Report:
     # Without `data` the workspace is simply missing: the 422 then names it.
     data = {} if body.get("data") is None else _object(body.get("data"), "data")
-    session, session_ok = checked(_session, body.get("session_id"))
-    workspace, workspace_ok = checked(workspace_field, data.get("workspace_id"))
-    return Report(
-        gateway="node",
-        session_id=session,
-        workspace_id=workspace,
-        device=devices.decide(data.get("device_type"), data.get("message_id")),
-        message_id=_message_id(data.get("message_id")),
-        occurred_at_ms=_iso_ms(body.get("timestamp")),
-        malformed=_malformed(workspace_ok, session_ok),
-    )
+    return _report("node", body.get("session_id"), data.get("workspace_id"),
+                   data.get("device_type"), data.get("message_id"), _iso_ms(body.get("timestamp")))
 
 
 def _evolution(body: dict) -> Report | Ignored:

@@ -25,6 +25,9 @@ keepalive = 5
 control_socket_disable = True
 accesslog = "-"
 errorlog = "-"
+# `?token=<WEBHOOK_TOKEN>` is a credential: its values are masked in every access and error
+# line (https://docs.gunicorn.org/en/stable/settings.html#logger-class).
+logger_class = "web.redact.RedactingLogger"
 # Every worker counts into one directory so that /metrics adds them up.
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="phoneguard-metrics-"))
 

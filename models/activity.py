@@ -10,12 +10,19 @@ import redis
 from models import keys
 from models.errors import StoreUnavailable
 
-# One round trip records an activity: the duplicate check, the hash update, its TTL and the
-# "pause already queued" marker happen atomically, so twenty concurrent copies of one gateway
-# retry count once and a burst of typing queues one pause job.
+# One round trip records an activity: the duplicate checks (by message id, and by the delivery's
+# webhook-id when it has one), the hash update, its TTL and the "pause already queued" marker
+# happen atomically, so twenty concurrent copies of one gateway retry count once and a burst of
+# typing queues one pause job.
 RECORD_SCRIPT = """
+if ARGV[9] ~= '' and redis.call('EXISTS', KEYS[4]) == 1 then
+  return {1, 0}
+end
 if ARGV[4] ~= '' and not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[6]) then
   return {1, 0}
+end
+if ARGV[9] ~= '' then
+  redis.call('SET', KEYS[4], '1', 'EX', ARGV[6])
 end
 local previous = tonumber(redis.call('HGET', KEYS[1], 'last_activity_ms') or '0')
 if tonumber(ARGV[1]) >= previous then
@@ -34,7 +41,7 @@ return {0, queue_pause}
 
 # Takes back one recorded delivery; an activity hash that expired meanwhile is not revived.
 FORGET_SCRIPT = """
-redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('HINCRBY', KEYS[1], 'message_count', -1)
 end
@@ -43,6 +50,7 @@ end
 # A queued pause job runs within this many seconds unless the workers are down; after that a
 # new activity may queue another (pauses are idempotent, so an extra one costs nothing).
 PAUSE_PENDING_TTL = 30
+MAX_SHOWN_ID = 255
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,7 @@ class ActivityEvent:
     session_id: str
     device_type: str
     message_id: str = ""
+    delivery_id: str = ""  # a Standard Webhooks delivery's webhook-id, when signed with one
 
 
 @dataclass(frozen=True)
@@ -101,13 +110,15 @@ class ActivityStore:
         """Record one activity; `queue_pause` asks for the pause-pending marker, and the
         result says whether this call set it (the caller then enqueues the pause job)."""
         ws, sid = event.workspace_id, event.session_id
-        seen = keys.seen(ws, sid, event.message_id)  # unused by the script without an id
-        args = [now_ms, iso_ms(now_ms), event.device_type, event.message_id,
-                self.activity_ttl, self.seen_ttl, PAUSE_PENDING_TTL, int(queue_pause)]
+        # The markers are unused by the script without a message id or a webhook-id.
+        markers = [keys.seen(ws, sid, event.message_id), keys.pause_pending(ws, sid),
+                   keys.delivery(ws, event.delivery_id)]
+        args = [now_ms, iso_ms(now_ms), event.device_type, _shown_id(event.message_id),
+                self.activity_ttl, self.seen_ttl, PAUSE_PENDING_TTL, int(queue_pause),
+                "1" if event.delivery_id else ""]
         with _unavailable_as_error():
             duplicate, queued = self._record(
-                keys=[keys.activity(ws, sid), seen, keys.pause_pending(ws, sid)], args=args
-            )
+                keys=[keys.activity(ws, sid), *markers], args=args)
         return Recorded(duplicate=bool(duplicate), pause_queued=bool(queued))
 
     def forget_delivery(self, event: ActivityEvent) -> None:
@@ -117,7 +128,8 @@ class ActivityStore:
         ws, sid = event.workspace_id, event.session_id
         with _unavailable_as_error():
             self._forget(keys=[keys.activity(ws, sid), keys.pause_pending(ws, sid),
-                               keys.seen(ws, sid, event.message_id)])
+                               keys.seen(ws, sid, event.message_id),
+                               keys.delivery(ws, event.delivery_id)])
 
     def pause_started(self, workspace_id: int, session_id: str) -> Activity | None:
         """A pause job has begun: later activity may queue the next one. Returns the session's
@@ -155,6 +167,12 @@ def _activity(fields: dict) -> Activity | None:
         first_activity=fields.get("first_activity"),
         last_message_id=fields.get("last_message_id") or None,
     )
+
+
+def _shown_id(message_id: str) -> str:
+    """The id as the activity hash shows it (last_message_id): bounded, printable text."""
+    shown = message_id[:MAX_SHOWN_ID]
+    return shown if shown.isprintable() else "?"
 
 
 def _text(value) -> str:

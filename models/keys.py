@@ -1,10 +1,13 @@
 """Every Redis key phoneguard writes is named here, and nowhere else.
 
 Operators read these keys with redis-cli, so the shapes are part of the contract:
-conflict:activity:{ws}:{sid}, conflict:seen:{ws}:{sid}:{message_id}.
+conflict:activity:{ws}:{sid}, conflict:seen:{ws}:{sid}:{digest of the message id}.
 """
 
+import hashlib
+
 PREFIX = "conflict"
+DIGEST_BYTES = 16  # 32 hex characters: no two ids a sender could invent share one
 
 
 def activity(workspace_id: int, session_id: str) -> str:
@@ -13,8 +16,22 @@ def activity(workspace_id: int, session_id: str) -> str:
 
 
 def seen(workspace_id: int, session_id: str, message_id: str) -> str:
-    """Marker of a webhook already taken, so gateway retries count once."""
-    return f"{PREFIX}:seen:{workspace_id}:{session_id}:{message_id}"
+    """Marker of a message already taken, so gateway retries count once. The id is kept as a
+    fixed-length digest: the key cannot grow with whatever id a sender invents, and, the digest
+    holding no colon, ids containing `:` cannot make two sessions' messages share a key."""
+    return f"{PREFIX}:seen:{workspace_id}:{session_id}:{digest(message_id)}"
+
+
+def delivery(workspace_id: int, webhook_id: str) -> str:
+    """Marker of a Standard Webhooks delivery already taken (by its `webhook-id`), so a
+    redelivery counts once even when its body has no message id."""
+    return f"{PREFIX}:delivery:{workspace_id}:{digest(webhook_id)}"
+
+
+def digest(text: str) -> str:
+    """BLAKE2b-128 of the text's UTF-8 bytes, in hex (lone surrogates kept, not dropped)."""
+    data = text.encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, digest_size=DIGEST_BYTES).hexdigest()
 
 
 def pause_pending(workspace_id: int, session_id: str) -> str:

@@ -16,6 +16,8 @@ from models.errors import ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite:///var/phoneguard.db"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+# Evolution with base64 media on posts photos and videos inline.
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -24,9 +26,10 @@ class Settings:
     redis_url: str = DEFAULT_REDIS_URL
     port: int = 8000
     web_concurrency: int = 2
-    webhook_secret: bytes | None = None
+    webhook_secrets: tuple[bytes, ...] = ()
     waha_hmac_key: str | None = None
     webhook_token: str | None = None
+    evolution_jwt_key: str | None = None
     api_token: str | None = None
     enabled: bool = True
     queue: str = "campaign-conflict"
@@ -38,7 +41,7 @@ class Settings:
     trigger_device_types: frozenset[str] = frozenset({"android", "ios", "app", "desktop"})
     activity_ttl: int = 60
     seen_ttl: int = 3600
-    webhook_max_body_bytes: int = 1024 * 1024
+    webhook_max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     reconcile_interval: int = 10
 
     @classmethod
@@ -54,9 +57,10 @@ class Settings:
             redis_url=env.text("REDIS_URL") or DEFAULT_REDIS_URL,
             port=env.integer("PORT", 8000, minimum=1),
             web_concurrency=env.integer("WEB_CONCURRENCY", 2, minimum=1),
-            webhook_secret=env.webhook_secret("WEBHOOK_SECRET"),
+            webhook_secrets=env.webhook_secrets("WEBHOOK_SECRET"),
             waha_hmac_key=env.text("WAHA_HMAC_KEY"),
             webhook_token=env.text("WEBHOOK_TOKEN"),
+            evolution_jwt_key=env.text("EVOLUTION_JWT_KEY"),
             api_token=env.text("API_TOKEN"),
             enabled=env.boolean("CAMPAIGN_CONFLICT_ENABLED", True),
             queue=env.text("CAMPAIGN_CONFLICT_QUEUE") or "campaign-conflict",
@@ -67,7 +71,8 @@ class Settings:
                 "CAMPAIGN_CONFLICT_TRIGGER_DEVICE_TYPES", "android,ios,app,desktop"
             ),
             activity_ttl=env.activity_ttl("CAMPAIGN_CONFLICT_ACTIVITY_TTL", longest),
-            webhook_max_body_bytes=env.integer("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, minimum=1),
+            webhook_max_body_bytes=env.integer("WEBHOOK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES,
+                                               minimum=1),
             reconcile_interval=env.integer("CAMPAIGN_CONFLICT_RECONCILE_INTERVAL", 10, minimum=1),
         )
 
@@ -80,12 +85,16 @@ class Settings:
         return max(self.default_cooldown, *self.tier_cooldown.values())
 
     def require_webhook_auth(self) -> None:
-        """The web process refuses to start without a way to authenticate webhooks."""
-        if not (self.webhook_secret or self.waha_hmac_key or self.webhook_token):
+        """The web process refuses to start only when none of the five ways to authenticate a
+        webhook is configured."""
+        if not (self.webhook_secrets or self.waha_hmac_key or self.webhook_token
+                or self.evolution_jwt_key):
             raise ConfigError(
                 "No webhook authentication configured: set at least one of WEBHOOK_SECRET "
-                "(whsec_...), WAHA_HMAC_KEY or WEBHOOK_TOKEN. Without one, anybody could "
-                "pause your campaigns."
+                "(Standard Webhooks, whsec_...), WAHA_HMAC_KEY (WAHA's X-Webhook-Hmac), "
+                "WEBHOOK_TOKEN (X-Webhook-Token, Authorization: Bearer or ?token=) or "
+                "EVOLUTION_JWT_KEY (Evolution's jwt_key). Without one, anybody could pause "
+                "your campaigns."
             )
 
 
@@ -154,16 +163,20 @@ class _Env:
                 raise ConfigError(f"{name}={raw!r} has a negative cooldown for tier {tier}")
         return tiers
 
-    def webhook_secret(self, name: str) -> bytes | None:
-        raw = self.text(name)
-        if raw is None:
-            return None
-        if not raw.startswith("whsec_"):
-            raise ConfigError(f"{name} must start with whsec_ followed by base64")
-        try:
-            key = base64.b64decode(raw.removeprefix("whsec_"), validate=True)
-        except (binascii.Error, ValueError):
-            raise ConfigError(f"{name}: the part after whsec_ is not valid base64") from None
-        if not key:
-            raise ConfigError(f"{name}: the key after whsec_ is empty")
-        return key
+    def webhook_secrets(self, name: str) -> tuple[bytes, ...]:
+        """Space-separated Standard Webhooks secrets (several during a rotation), each base64
+        after an optional whsec_ prefix, padding optional, as the Standard Webhooks libraries
+        take them. Decoded strictly here: a lenient decoder would turn a typo into another key."""
+        keys, secrets = [], (self.text(name) or "").split()
+        for n, secret in enumerate(secrets, start=1):
+            where = f"{name} (secret {n} of {len(secrets)})" if len(secrets) > 1 else name
+            encoded = secret.removeprefix("whsec_")
+            try:
+                key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+            except (binascii.Error, ValueError):
+                raise ConfigError(f"{where} is not base64 (whsec_ followed by base64, the "
+                                  "prefix optional)") from None
+            if not key:
+                raise ConfigError(f"{where}: the key after whsec_ is empty")
+            keys.append(key)
+        return tuple(keys)

@@ -74,7 +74,7 @@ def waha_headers(key: str, request_id: str, timestamp_ms: int, body: bytes) -> d
 def auth_method(settings: Settings, fmt: str) -> str:
     """How `fmt` signs with these settings: the gateway's own method when its key is set,
     else the static token; ConfigError naming the variables when neither is."""
-    if fmt == "node" and settings.webhook_secret:
+    if fmt == "node" and settings.webhook_secrets:
         return "standard-webhooks"
     if fmt == "waha" and settings.waha_hmac_key:
         return "waha-hmac"
@@ -90,7 +90,7 @@ def auth_headers(settings: Settings, fmt: str, delivery_id: str, body: bytes,
     """The authentication headers `fmt` sends with `body`, signed at `now` (epoch seconds)."""
     method = auth_method(settings, fmt)
     if method == "standard-webhooks":
-        return standard_webhooks_headers(settings.webhook_secret, delivery_id, int(now), body)
+        return standard_webhooks_headers(settings.webhook_secrets[0], delivery_id, int(now), body)
     if method == "waha-hmac":
         return waha_headers(settings.waha_hmac_key, delivery_id, int(now * 1000), body)
     return {"X-Webhook-Token": settings.webhook_token}

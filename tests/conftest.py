@@ -49,8 +49,9 @@ def redis_client(redis_url):
 
 @pytest.fixture
 def settings():
-    return Settings(webhook_secret=b"test-secret-key!", waha_hmac_key="waha-key",
-                    webhook_token="gateway-token", api_token="api-token")
+    return Settings(webhook_secrets=(b"test-secret-key!",), waha_hmac_key="waha-key",
+                    webhook_token="gateway-token", api_token="api-token",
+                    evolution_jwt_key="evolution-jwt-key")
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ def raw():
 
 
 def test_a_standard_webhooks_signature_is_accepted(signed_client, settings, raw):
-    headers = standard_headers(settings.webhook_secret, raw, at=NOW)
+    headers = standard_headers(settings.webhook_secrets[0], raw, at=NOW)
 
     response = post(signed_client, raw, headers=headers)
 
@@ -38,7 +38,7 @@ def test_a_standard_webhooks_signature_is_accepted(signed_client, settings, raw)
 
 
 def test_any_one_of_several_space_separated_signatures_may_match(signed_client, settings, raw):
-    good = standard_signature(settings.webhook_secret, raw, "msg_1", NOW)
+    good = standard_signature(settings.webhook_secrets[0], raw, "msg_1", NOW)
     old_key = standard_signature(b"rotated-out-key", raw, "msg_1", NOW)
     headers = {"webhook-id": "msg_1", "webhook-timestamp": str(NOW),
                "webhook-signature": f"v1a,ignored {old_key} {good}"}
@@ -53,7 +53,7 @@ def test_any_one_of_several_space_separated_signatures_may_match(signed_client, 
 ], ids=["wrong-secret", "other-body", "other-id"])
 def test_a_signature_that_does_not_match_is_refused(
         signed_client, settings, redis_client, raw, change):
-    signed = standard_signature(change.get("secret", settings.webhook_secret),
+    signed = standard_signature(change.get("secret", settings.webhook_secrets[0]),
                                 change.get("body", raw), change.get("msg_id", "msg_1"), NOW)
     headers = {"webhook-id": "msg_1", "webhook-timestamp": str(NOW),
                "webhook-signature": signed}
@@ -69,7 +69,7 @@ def test_a_signature_that_does_not_match_is_refused(
 @pytest.mark.parametrize("offset", [-301, 301], ids=["expired", "future"])
 def test_a_timestamp_more_than_five_minutes_away_is_refused(
         signed_client, settings, raw, offset):
-    headers = standard_headers(settings.webhook_secret, raw, at=NOW + offset)
+    headers = standard_headers(settings.webhook_secrets[0], raw, at=NOW + offset)
 
     response = post(signed_client, raw, headers=headers)
 
@@ -78,14 +78,15 @@ def test_a_timestamp_more_than_five_minutes_away_is_refused(
 
 @pytest.mark.parametrize("offset", [-300, 300])
 def test_a_timestamp_just_within_five_minutes_is_accepted(signed_client, settings, raw, offset):
-    headers = standard_headers(settings.webhook_secret, raw, at=NOW + offset)
+    headers = standard_headers(settings.webhook_secrets[0], raw, at=NOW + offset)
     assert post(signed_client, raw, headers=headers).status_code == 200
 
 
 @pytest.mark.parametrize("stamp", ["", "soon", "1764000000.5", "9" * 5000])
 def test_a_timestamp_that_is_not_unix_seconds_is_refused(signed_client, settings, raw, stamp):
     headers = {"webhook-id": "msg_1", "webhook-timestamp": stamp,
-               "webhook-signature": standard_signature(settings.webhook_secret, raw, "m", 1)}
+               "webhook-signature": standard_signature(settings.webhook_secrets[0], raw, "m",
+                                                       1)}
 
     response = post(signed_client, raw, headers=headers)
 
@@ -149,7 +150,7 @@ def test_the_read_api_token_does_not_open_the_webhook(client, raw):
 
 def test_a_method_that_is_not_configured_is_not_accepted(make_client, settings, raw):
     token_only = make_client(settings=dataclasses.replace(
-        settings, webhook_secret=None, waha_hmac_key=None))
+        settings, webhook_secrets=(), waha_hmac_key=None))
     signed = waha_headers(settings.waha_hmac_key, raw)
 
     assert post(token_only, raw, headers=signed).status_code == 401

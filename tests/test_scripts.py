@@ -189,7 +189,8 @@ def web(stub_broker, settings, store, db, bare_env):
 
 def keys_of(settings: Settings) -> dict[str, str]:
     """The web app's credentials, as the gateway's environment would hold them."""
-    return {"WEBHOOK_SECRET": "whsec_" + base64.b64encode(settings.webhook_secret).decode(),
+    secret = base64.b64encode(settings.webhook_secrets[0]).decode()
+    return {"WEBHOOK_SECRET": "whsec_" + secret,
             "WAHA_HMAC_KEY": settings.waha_hmac_key, "WEBHOOK_TOKEN": settings.webhook_token}
 
 

@@ -16,15 +16,15 @@ def test_defaults_match_the_contract():
     assert settings.database_url.startswith("sqlite:///var/")
     assert settings.redis_url == "redis://127.0.0.1:6379/0"
     assert (settings.port, settings.web_concurrency) == (8000, 2)
-    assert (settings.webhook_secret, settings.waha_hmac_key, settings.webhook_token,
-            settings.api_token) == (None, None, None, None)
+    assert (settings.webhook_secrets, settings.waha_hmac_key, settings.webhook_token,
+            settings.evolution_jwt_key, settings.api_token) == ((), None, None, None, None)
     assert settings.enabled is True
     assert settings.queue == "campaign-conflict"
     assert (settings.default_cooldown, settings.max_attempts) == (30, 5)
     assert dict(settings.tier_cooldown) == {1: 60, 2: 45, 3: 30, 4: 20}
     assert settings.trigger_device_types == {"android", "ios", "app", "desktop"}
     assert settings.activity_ttl == 60
-    assert settings.webhook_max_body_bytes == 1024 * 1024
+    assert settings.webhook_max_body_bytes == 16 * 1024 * 1024
 
 
 def test_the_dataclass_defaults_equal_the_environment_defaults():
@@ -57,7 +57,7 @@ def test_values_are_read_from_the_environment():
         "WEBHOOK_MAX_BODY_BYTES": "2048", "PORT": "5000",
     })
 
-    assert settings.webhook_secret == b"a-webhook-signing-key"
+    assert settings.webhook_secrets == (b"a-webhook-signing-key",)
     assert (settings.waha_hmac_key, settings.webhook_token, settings.api_token) == ("k", "t", "a")
     assert settings.enabled is False and settings.queue == "q"
     assert settings.trigger_device_types == {"android", "desktop"}
@@ -88,6 +88,7 @@ def test_a_tier_missing_from_the_map_gets_the_default_cooldown():
     ("PORT", "http"),
     ("WEB_CONCURRENCY", "0"),
     ("WEBHOOK_SECRET", "a-plain-password"),
+    ("WEBHOOK_SECRET", "whsec_abcde"),  # five characters: no padding makes that base64
     ("WEBHOOK_SECRET", "whsec_not*base64!"),
     ("WEBHOOK_SECRET", "whsec_"),
 ])
@@ -101,12 +102,30 @@ def test_the_web_process_needs_one_webhook_authentication_method():
     with pytest.raises(ConfigError) as error:
         Settings.from_env({}).require_webhook_auth()
 
-    for name in ("WEBHOOK_SECRET", "WAHA_HMAC_KEY", "WEBHOOK_TOKEN"):
+    for name in ("WEBHOOK_SECRET", "WAHA_HMAC_KEY", "WEBHOOK_TOKEN", "?token=",
+                 "EVOLUTION_JWT_KEY"):
         assert name in str(error.value)
 
 
 @pytest.mark.parametrize("env", [
     {"WEBHOOK_SECRET": SECRET}, {"WAHA_HMAC_KEY": "k"}, {"WEBHOOK_TOKEN": "t"},
+    {"EVOLUTION_JWT_KEY": "evolution-jwt-key"},
 ])
 def test_any_one_webhook_authentication_method_is_enough(env):
     Settings.from_env(env).require_webhook_auth()
+
+
+def test_several_webhook_secrets_are_read_with_or_without_prefix_and_padding():
+    keys = [b"old-key-1", b"new-key-22", b"third-key-333"]
+    encoded = [base64.b64encode(key).decode() for key in keys]
+    value = f"whsec_{encoded[0]}  {encoded[1].rstrip('=')}\twhsec_{encoded[2].rstrip('=')}"
+
+    assert Settings.from_env({"WEBHOOK_SECRET": value}).webhook_secrets == tuple(keys)
+
+
+def test_a_bad_secret_among_several_is_named_by_its_place_without_its_value():
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({"WEBHOOK_SECRET": f"{SECRET} whsec_not*base64!"})
+
+    assert "WEBHOOK_SECRET (secret 2 of 2)" in str(error.value)
+    assert "not*base64" not in str(error.value)

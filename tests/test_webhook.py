@@ -14,6 +14,7 @@ from tests.web_helpers import (
     WEBHOOK,
     activity_hash,
     conflict_keys,
+    encode,
     pause_jobs,
     post,
     unreachable_store,
@@ -127,11 +128,16 @@ def test_a_body_that_is_not_a_json_object_is_a_bad_request(client, redis_client,
     assert conflict_keys(redis_client) == []
 
 
-def test_a_body_over_one_mebibyte_is_too_large(client):
-    padding = "x" * (1024 * 1024)
-    response = post(client, {**node_event(), "padding": padding})
+def test_a_body_over_sixteen_mebibytes_is_too_large_and_one_just_under_is_read(client):
+    body = node_event()
+    body["padding"] = ""
+    room = 16 * 1024 * 1024 - len(encode(body))
 
-    assert response.status_code == 413 and response.json["success"] is False
+    exact = post(client, {**body, "padding": "x" * room})
+    over = post(client, {**body, "padding": "x" * (room + 1)})
+
+    assert exact.status_code == 200 and exact.json["message"] == QUEUED
+    assert over.status_code == 413 and over.json["success"] is False
 
 
 def test_the_body_limit_follows_webhook_max_body_bytes(make_client, settings):

@@ -33,8 +33,12 @@ def create_app(
     errors.install(app)
     webhook = WebhookResource(settings, store, enqueue_pause,
                               resolve_workspace or workspace_of_session, clock)
-    app.add_route("/api/v1/whatsapp/webhook", webhook)
-    app.add_route("/api/v1/workspaces/{workspace_id}/whatsapp/webhook", webhook)
+    for path in ("/api/v1/whatsapp/webhook",
+                 "/api/v1/workspaces/{workspace_id}/whatsapp/webhook"):
+        app.add_route(path, webhook)
+        # Evolution's byEvents names the event in a last segment; the body decides, so any
+        # name is taken (a 404 would never be retried, and the event lost).
+        app.add_route(path + "/{event}", webhook)
     app.add_route("/api/internal/sessions/{session_id}/last-activity",
                   LastActivity(settings, store, clock))
     app.add_route("/api/v1/workspaces/{workspace_id}/sessions/{session_id}/send-permission",

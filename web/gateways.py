@@ -8,6 +8,7 @@ a gateway retries every non-2xx for up to half an hour.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 
 from models.errors import InvalidPayload
@@ -132,9 +133,11 @@ def _session(value) -> str | None:
 
 
 def _message_id(value) -> str:
-    if isinstance(value, str) and value.isprintable():
-        return value[:MAX_ID_LENGTH]
-    return ""
+    """The id as text: a string as sent, any other JSON value (a number, say) in its JSON form,
+    so that retries of it count once too; "" when there is none. Redis keeps a digest of it."""
+    if value is None or value == "":
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
 def checked(parse, value) -> tuple[object, bool]:

@@ -1,4 +1,5 @@
-"""POST /api/v1/whatsapp/webhook and its workspace-scoped twin."""
+"""POST /api/v1/whatsapp/webhook and its workspace-scoped twin, each also with a last segment
+naming the event (Evolution's byEvents: `.../webhook/messages-upsert`); the body decides."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from web import devices, gateways, metrics
 from web.auth import WebhookAuth
 
 EnqueuePause = Callable[[int, str, str], object]
+READ_CHUNK = 64 * 1024
 ResolveWorkspace = Callable[[str], int]
 
 
@@ -31,22 +33,27 @@ class WebhookResource:
         self.auth = WebhookAuth(settings, clock)
         self.clock = clock
 
-    def on_post(self, req: falcon.Request, resp: falcon.Response, workspace_id=None):
+    def on_post(self, req: falcon.Request, resp: falcon.Response, workspace_id=None,
+                event=None):
         raw = read_body(req, self.settings.webhook_max_body_bytes)
-        self.auth.verify({k.lower(): v for k, v in req.headers.items()}, raw)
+        headers = {k.lower(): v for k, v in req.headers.items()}
+        method = self.auth.verify(headers, raw, query_tokens(req))
+        # Only a signed webhook-id is the sender's word that two deliveries are one.
+        delivery = headers["webhook-id"] if method == "standard-webhooks" else ""
         report = gateways.read(decode_object(raw))
-        resp.media = self.take(report, workspace_id)
+        del raw  # a media body can be megabytes: not kept while the rest runs
+        resp.media = self.take(report, workspace_id, delivery)
         outcome = "duplicate" if resp.media.get("duplicate") else "accepted"
         metrics.WEBHOOKS.labels(resp.media.get("reason") or outcome).inc()
 
-    def take(self, report, url_workspace) -> dict:
+    def take(self, report, url_workspace, delivery_id: str = "") -> dict:
         if isinstance(report, gateways.Ignored):
             return _ignored(report.reason, report.message)
         if not devices.is_phone_activity(report.device, self.settings.trigger_device_types):
             return _ignored("gateway_device", devices.why_not_activity(report.device,
                                                                       report.message_id),
                             report.device.as_data())
-        event = self.event(report, url_workspace)
+        event = self.event(report, url_workspace, delivery_id)
         if not self.settings.enabled:
             return _ignored("feature_disabled", "CAMPAIGN_CONFLICT_ENABLED is false")
         now_ms = int(self.clock() * 1000)
@@ -67,7 +74,8 @@ class WebhookResource:
         return {"success": True, "message": "Mobile activity queued for processing",
                 "data": data}
 
-    def event(self, report: gateways.Report, url_workspace) -> ActivityEvent:
+    def event(self, report: gateways.Report, url_workspace,
+              delivery_id: str = "") -> ActivityEvent:
         """The activity event; the workspace comes from the body (WAHA: its metadata), else the
         URL, else the one account with the session id. Raise InvalidPayload naming every field
         at fault."""
@@ -90,7 +98,8 @@ class WebhookResource:
                    if value is None and not any(m.endswith(name) for m in malformed)]
         if missing or malformed:
             raise InvalidPayload(gateways.missing_fields_message(missing, malformed))
-        return ActivityEvent(workspace, report.session_id, report.device_type, report.message_id)
+        return ActivityEvent(workspace, report.session_id, report.device_type, report.message_id,
+                             delivery_id)
 
     def queue_pause(self, event: ActivityEvent) -> None:
         try:
@@ -102,13 +111,33 @@ class WebhookResource:
             raise StoreUnavailable(f"could not queue the pause: {exc}") from exc
 
 
-def read_body(req: falcon.Request, limit: int) -> bytes:
-    if req.content_length is not None and req.content_length > limit:
+def read_body(req: falcon.Request, limit: int) -> bytearray:
+    """The raw body, never more than `limit` + 1 bytes of it in memory: PayloadTooLarge past
+    the limit, whatever Content-Length said (absent with a chunked body, or false)."""
+    length = req.content_length
+    if length is not None and length > limit:
         raise PayloadTooLarge(f"Body is larger than {limit} bytes")
-    raw = req.bounded_stream.read(limit + 1)
-    if len(raw) > limit:
-        raise PayloadTooLarge(f"Body is larger than {limit} bytes")
-    return raw
+    if length is not None:
+        stream = req.bounded_stream
+    elif req.env.get("wsgi.input_terminated"):  # chunked: the server ends the stream
+        stream = req.stream
+    else:  # no length and a stream that may never end: there is no body
+        return bytearray()
+    body = bytearray()
+    # Small reads: one huge read() makes gunicorn buffer, then copy, the whole body.
+    while chunk := stream.read(min(READ_CHUNK, limit + 1 - len(body))):
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"Body is larger than {limit} bytes")
+    return body
+
+
+def query_tokens(req: falcon.Request) -> list[str]:
+    """The values of the `token` query parameter (a credential: never logged or echoed)."""
+    value = req.params.get("token")
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
 
 
 def decode_object(raw: bytes) -> dict:

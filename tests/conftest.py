@@ -51,7 +51,7 @@ def redis_client(redis_url):
 def settings():
     return Settings(webhook_secrets=(b"test-secret-key!",), waha_hmac_key="waha-key",
                     webhook_token="gateway-token", api_token="api-token",
-                    evolution_jwt_key="evolution-jwt-key")
+                    evolution_jwt_key="evolution-jwt-key-of-32-characters")
 
 
 @pytest.fixture

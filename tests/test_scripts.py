@@ -4,6 +4,7 @@ import base64
 import datetime as dt
 import json
 import os
+import re
 import threading
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
@@ -22,7 +23,8 @@ from tests.servers import free_port
 from web.app import create_app
 
 SETTINGS_VARIABLES = {"DATABASE_URL", "REDIS_URL", "PORT", "WEB_CONCURRENCY", "WEBHOOK_SECRET",
-                      "WAHA_HMAC_KEY", "WEBHOOK_TOKEN", "API_TOKEN", "WEBHOOK_MAX_BODY_BYTES"}
+                      "WAHA_HMAC_KEY", "WEBHOOK_TOKEN", "API_TOKEN", "WEBHOOK_MAX_BODY_BYTES",
+                      "EVOLUTION_JWT_KEY"}
 
 
 @pytest.fixture
@@ -191,7 +193,8 @@ def keys_of(settings: Settings) -> dict[str, str]:
     """The web app's credentials, as the gateway's environment would hold them."""
     secret = base64.b64encode(settings.webhook_secrets[0]).decode()
     return {"WEBHOOK_SECRET": "whsec_" + secret,
-            "WAHA_HMAC_KEY": settings.waha_hmac_key, "WEBHOOK_TOKEN": settings.webhook_token}
+            "WAHA_HMAC_KEY": settings.waha_hmac_key, "WEBHOOK_TOKEN": settings.webhook_token,
+            "EVOLUTION_JWT_KEY": settings.evolution_jwt_key}
 
 
 def simulate(web, *args: str) -> int:
@@ -217,6 +220,40 @@ def test_simulated_gateways_are_accepted_when_signed_with_the_one_key_configured
     assert "-> 200" in out and "Mobile activity queued for processing" in out
     assert redis_client.hget(keys.activity(3, "s1"), "message_count") == b"1"
     assert pause_jobs(stub_broker) == 1
+
+
+@pytest.mark.parametrize("variable, args, method", [
+    ("WEBHOOK_TOKEN", ("--auth", "query-token"), "?token="),
+    ("WEBHOOK_TOKEN", ("--auth", "query-token", "--by-events"), "?token="),
+    ("WEBHOOK_TOKEN", ("--auth", "bearer", "--by-events"), "Bearer (WEBHOOK_TOKEN)"),
+    ("EVOLUTION_JWT_KEY", (), "jwt_key"),
+    ("WEBHOOK_TOKEN", ("--media-bytes", "300000"), "X-Webhook-Token"),
+], ids=["query-token", "query-token-by-events", "bearer-by-events", "jwt", "media"])
+def test_the_simulated_evolution_is_accepted_in_each_of_its_modes(
+        web, bare_env, settings, stub_broker, redis_client, variable, args, method, capsys):
+    bare_env.setenv(variable, keys_of(settings)[variable])
+
+    code = simulate(web, "--format", "evolution", "--session", "s1", "--workspace", "3", *args)
+
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert method in out.splitlines()[0] and "Mobile activity queued for processing" in out
+    assert pause_jobs(stub_broker) == 1
+    if "--media-bytes" in args:
+        assert re.search(r"body=(299[0-9]{3}|300000) bytes", out)
+
+
+def test_an_evolution_own_send_pauses_nothing(web, bare_env, settings, stub_broker, capsys):
+    bare_env.setenv("WEBHOOK_TOKEN", settings.webhook_token)
+    code = simulate(web, "--format", "evolution", "--session", "s1", "--workspace", "3",
+                    "--own-send")
+    assert code == 0 and "gateway_device" in capsys.readouterr().out
+    assert pause_jobs(stub_broker) == 0
+
+
+def test_media_is_evolutions_alone(bare_env, capsys):
+    assert run(simulate_gateway.main, "--format", "waha", "--media-bytes", "10") == 2
+    assert "--format evolution" in capsys.readouterr().err
 
 
 def test_a_repeated_delivery_is_taken_once_like_a_gateway_retry(

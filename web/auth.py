@@ -159,7 +159,7 @@ def _jwt_problem(exc: jwt.InvalidTokenError) -> str:
     if isinstance(exc, jwt.InvalidSignatureError):
         return "the bearer JWT is not signed with EVOLUTION_JWT_KEY"
     if isinstance(exc, jwt.DecodeError):
-        return "the bearer value is not a JWT signed with EVOLUTION_JWT_KEY"
+        return "the bearer value is not a well-formed JWT signed with EVOLUTION_JWT_KEY"
     return "the bearer JWT's claims are invalid (exp and iat must be numbers)"
 
 

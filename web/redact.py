@@ -17,10 +17,11 @@ from gunicorn import util
 from gunicorn.glogging import Logger
 
 MASK = "[redacted]"
-# A query parameter in running text: at the start, or after ?, &, a space or a quote (a query
-# string logged alone, as `%(q)s` does), a name, =, a value up to the next separator, space
-# or quote.
-PARAMETER = re.compile(r"(?:^|(?<=[?&;\s'\"]))([^=&;?#\s'\"]*)=([^&;#\s'\"]*)")
+# A parameter name in running text: at the start, or after a separator, a space, a quote, a
+# slash or an `=` (a query string logged alone, `q=token=...`, or a URI after `raw=`), then `=`.
+# Only the name is matched, so that names inside another parameter's value are found too.
+NAME = re.compile(r"(?:^|(?<=[?&;=/\s'\"]))([^=&;?#/\s'\"]+)=")
+VALUE_END = re.compile(r"[&;#\s'\"]")
 
 
 def redact(text: str) -> str:
@@ -28,14 +29,14 @@ def redact(text: str) -> str:
     percent-encoding of its name (as a query parser would read it)."""
     if "=" not in text:
         return text
-    return PARAMETER.sub(_mask_token, text)
-
-
-def _mask_token(match: re.Match) -> str:
-    name = match.group(1)
-    if unquote_plus(name).strip().lower() != "token":
-        return match.group(0)
-    return f"{name}={MASK}"
+    parts, done = [], 0
+    for match in NAME.finditer(text):
+        if match.start() < done or unquote_plus(match.group(1)).strip().lower() != "token":
+            continue
+        end = VALUE_END.search(text, match.end())
+        parts += [text[done:match.end()], MASK]
+        done = end.start() if end else len(text)
+    return "".join(parts) + text[done:]
 
 
 class RedactFilter(logging.Filter):

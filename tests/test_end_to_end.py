@@ -8,7 +8,9 @@ Timings are printed, never asserted: the bounds below only catch wrong behaviour
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +18,8 @@ from dataclasses import dataclass
 import pytest
 
 from models import keys
+from scripts import simulate_gateway
+from scripts.gateway_bodies import with_media
 from scripts.stack import Stack
 from tests import e2e_helpers as e2e
 from tests.fixtures import gateway_body
@@ -24,7 +28,9 @@ pytestmark = pytest.mark.processes
 
 COOLDOWN = 2
 SECRET = e2e.new_webhook_secret()
+ROTATED = base64.b64encode(os.urandom(24)).decode().rstrip("=")  # bare, unpadded: also taken
 WAHA_KEY = "e2e-waha-key"
+JWT_KEY = "e2e-evolution-jwt-key-of-32-characters"
 QUEUED = "Mobile activity queued for processing"
 
 
@@ -55,11 +61,34 @@ TYPING = Gateway("node_mobile_activity_detected", 1, "keeps-typing",
 # A whatsapp-web.js gateway's own campaign send, labelled android by whatsapp-web.js.
 OWN_SEND = Gateway("node_wwebjs_own_send", 1, "own-sends", "/api/v1/whatsapp/webhook",
                    GATEWAYS["node"].sign)
+EVOLUTION_URL = "/api/v1/workspaces/7/whatsapp/webhook"
+
+
+def jwt_bearer(stack: Stack) -> dict[str, str]:
+    return {"Authorization": f"Bearer {simulate_gateway.evolution_jwt(JWT_KEY, time.time())}"}
+
+
+def token_header(stack: Stack) -> dict[str, str]:
+    return e2e.token_headers(stack.env["WEBHOOK_TOKEN"])
+
+
+# Contract revision 2's new ways in, one Evolution delivery each: session, URL ({token} is
+# WEBHOOK_TOKEN), headers, and the body's size when it carries a photo in base64.
+MODES = {
+    "query-token": ("shop-query", EVOLUTION_URL + "?token={token}", None, 0),
+    "jwt": ("shop-jwt", EVOLUTION_URL, jwt_bearer, 0),
+    "by-events": ("shop-events", EVOLUTION_URL + "/messages-upsert", jwt_bearer, 0),
+    # Evolution's global webhook with WEBHOOK_BY_EVENTS appends the event after the query.
+    "global-by-events": ("shop-global", "/api/v1/whatsapp/webhook?token={token}/messages-upsert",
+                         None, 0),
+    "media": ("shop-media", EVOLUTION_URL + "/messages-upsert", token_header, 8 * 1024 * 1024),
+}
 
 
 def stack_env(cooldown: int) -> dict[str, str]:
     return {"CAMPAIGN_CONFLICT_TIER_COOLDOWN": ",".join(f"{t}:{cooldown}" for t in (1, 2, 3, 4)),
-            "WEBHOOK_SECRET": SECRET, "WAHA_HMAC_KEY": WAHA_KEY}
+            "WEBHOOK_SECRET": f"{SECRET} {ROTATED}", "WAHA_HMAC_KEY": WAHA_KEY,
+            "EVOLUTION_JWT_KEY": JWT_KEY}
 
 
 def seed(stack: Stack, gateway: Gateway, campaigns: int) -> None:
@@ -87,6 +116,10 @@ def stack():
     with Stack(env=stack_env(COOLDOWN)) as running:
         for gateway in [*GATEWAYS.values(), TYPING, OWN_SEND]:
             seed(running, gateway, campaigns=2)
+        for session, *_ in MODES.values():
+            running.run_script("seed", "--workspace", "7", "--session", session,
+                               "--campaigns", "1")
+        running.run_script("seed", "--workspace", "1", "--session", "rotated", "--campaigns", "1")
         running.start("web")
         e2e.start_worker(running)
         yield running
@@ -148,6 +181,41 @@ def test_a_gateways_own_send_labelled_android_pauses_nothing(stack):
     time.sleep(0.5)  # a pause job, had one been queued, would have run by now
     assert stack.redis_client().exists(keys.activity(1, OWN_SEND.session_id)) == 0
     assert [c.status for c in e2e.campaigns(stack, 1, OWN_SEND.session_id)] == ["ongoing"] * 2
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_each_new_way_in_pauses_through_the_real_processes(stack, mode, capsys):
+    session, url, headers, media = MODES[mode]
+    body = gateway_body("evolution_messages_upsert_phone")
+    body["instance"] = session
+    raw = e2e.encode(with_media(body, media) if media else body)
+
+    started = time.monotonic()
+    status, reply = stack.post(url.format(token=stack.env["WEBHOOK_TOKEN"]), raw,
+                               headers(stack) if headers else {})
+    answered_ms = (time.monotonic() - started) * 1000
+    (paused,) = e2e.wait_for_status(stack, 7, session, "paused_mobile", 10)
+
+    assert (status, reply.get("message")) == (200, QUEUED), reply
+    size = f" ({len(raw) / 2**20:.1f} MiB body)" if media else ""
+    report(capsys, f"{mode:16} answered in {answered_ms:5.0f} ms{size}")
+    assert paused.pause_count == 1
+
+
+def test_a_delivery_signed_with_the_rotated_secret_pauses_and_its_redelivery_counts_once(stack):
+    body = typing_body(1)
+    body["session_id"] = "rotated"
+    del body["data"]["message_id"]  # counted once by its webhook-id alone
+    raw, key = e2e.encode(body), base64.b64decode(ROTATED + "=" * (-len(ROTATED) % 4))
+
+    answers = [stack.post(TYPING.path, raw, simulate_gateway.standard_webhooks_headers(
+        key, "msg_rotated_1", int(time.time()), raw))[1] for _ in range(2)]
+
+    (paused,) = e2e.wait_for_status(stack, 1, "rotated", "paused_mobile", 10)
+    assert answers[0]["message"] == QUEUED and answers[1].get("duplicate") is True
+    assert paused.pause_count == 1
+    activity = stack.redis_client().hget(keys.activity(1, "rotated"), "message_count")
+    assert activity == b"1"
 
 
 def typing_body(n: int) -> dict:

@@ -39,6 +39,11 @@ def pause_pending(workspace_id: int, session_id: str) -> str:
     return f"{PREFIX}:pause-pending:{workspace_id}:{session_id}"
 
 
+def seen_pattern(workspace_id: int | str = "*", session_id: str = "*") -> str:
+    """SCAN pattern matching the seen markers of a session (default: every one)."""
+    return f"{PREFIX}:seen:{workspace_id}:{session_id}:*"
+
+
 def activity_pattern() -> str:
     """SCAN pattern matching every activity hash."""
     return f"{PREFIX}:activity:*"

@@ -59,7 +59,7 @@ def per_session(stack, gen, settings, sessions: int) -> dict:
     settle(stack, client, settings)
     total = (used_memory(client) - before) / max(result.ok, 1)
     hash_usage = _mean_usage(client, keys.activity(WORKSPACE, "mem-*"))
-    seen_usage = _mean_usage(client, keys.seen(WORKSPACE, "mem-*", "*"))
+    seen_usage = _mean_usage(client, keys.seen_pattern(WORKSPACE, "mem-*"))
     share = (total - hash_usage - seen_usage) / 2
     alloc = client.info("memory").get("mem_allocator", "?")
     return {"total": total, "hash_usage": hash_usage, "seen_usage": seen_usage,

@@ -37,7 +37,8 @@ def webhook(settings: Settings, fmt: str, body: dict, workspace_id: int, now: fl
     """A signed webhook request: the Node gateway posts to the plain path (workspace in the
     body), Evolution and WAHA to the workspace's path, as they are configured in production."""
     raw = json.dumps(body).encode()
-    headers = gw.auth_headers(settings, fmt, "msg_" + secrets.token_hex(12), raw, now)
+    headers = gw.auth_headers(settings, gw.auth_method(settings, fmt),
+                              "msg_" + secrets.token_hex(12), raw, now)
     path = ("/api/v1/whatsapp/webhook" if fmt == "node"
             else f"/api/v1/workspaces/{workspace_id}/whatsapp/webhook")
     return raw_request("POST", path, raw, headers)

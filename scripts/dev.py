@@ -102,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _any_webhook_auth(env: dict) -> bool:
-    return any(env.get(n) for n in ("WEBHOOK_SECRET", "WAHA_HMAC_KEY", "WEBHOOK_TOKEN"))
+    return any(env.get(n) for n in ("WEBHOOK_SECRET", "WAHA_HMAC_KEY", "WEBHOOK_TOKEN",
+                                    "EVOLUTION_JWT_KEY"))
 
 
 def _foreground(command: list[str], env: dict) -> int:

@@ -9,12 +9,12 @@ import jwt
 import pytest
 
 from models.settings import Settings
+from tests.fixtures import gateway_body
 from tests.web_helpers import (
     QUEUED,
     WEBHOOK,
     conflict_keys,
     encode,
-    gateway_body,
     post,
     standard_headers,
 )
@@ -184,7 +184,7 @@ def secrets_value(*keys: bytes, prefix="whsec_", padded=True) -> str:
 def test_a_signature_made_with_any_of_the_rotated_secrets_is_accepted(make_client, value):
     settings = Settings.from_env({"WEBHOOK_SECRET": value})
     client = make_client(settings=settings, clock=lambda: NOW)
-    body = encode(gateway_body("gateway_mobile_activity_detected", at=NOW))
+    body = encode(gateway_body("node_mobile_activity_detected", at=NOW))
 
     for n, key in enumerate((OLD, NEW)):
         headers = standard_headers(key, body, at=NOW, msg_id=f"msg_{n}")
@@ -196,7 +196,7 @@ def test_a_signature_made_with_any_of_the_rotated_secrets_is_accepted(make_clien
 def test_a_signature_made_with_a_retired_secret_is_refused(make_client):
     settings = Settings.from_env({"WEBHOOK_SECRET": secrets_value(NEW)})
     client = make_client(settings=settings, clock=lambda: NOW)
-    body = encode(gateway_body("gateway_mobile_activity_detected", at=NOW))
+    body = encode(gateway_body("node_mobile_activity_detected", at=NOW))
 
     response = post(client, body, headers=standard_headers(OLD, body, at=NOW))
 
@@ -205,7 +205,7 @@ def test_a_signature_made_with_a_retired_secret_is_refused(make_client):
 
 
 def test_a_malformed_signature_list_is_a_401_not_a_server_error(signed_client):
-    body = encode(gateway_body("gateway_mobile_activity_detected", at=NOW))
+    body = encode(gateway_body("node_mobile_activity_detected", at=NOW))
     headers = {"webhook-id": "msg_1", "webhook-timestamp": str(NOW),
                "webhook-signature": "v1 v1,@@@ ,x v2,abc"}
 

@@ -11,14 +11,13 @@ import pytest
 from models import keys
 from models.errors import UnknownSession
 from scripts.gateway_bodies import with_media
+from tests.fixtures import gateway_body, node_event
 from tests.web_helpers import (
     QUEUED,
     WEBHOOK,
     activity_hash,
     conflict_keys,
     encode,
-    gateway_body,
-    node_event,
     pause_jobs,
     post,
     standard_headers,

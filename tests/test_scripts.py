@@ -243,12 +243,14 @@ def test_the_simulated_evolution_is_accepted_in_each_of_its_modes(
         assert re.search(r"body=(299[0-9]{3}|300000) bytes", out)
 
 
-def test_an_evolution_own_send_pauses_nothing(web, bare_env, settings, stub_broker, capsys):
+@pytest.mark.parametrize("fmt", ["node", "evolution", "waha"])
+def test_a_gateways_own_send_pauses_nothing_whatever_its_label(
+        web, bare_env, settings, stub_broker, redis_client, fmt, capsys):
     bare_env.setenv("WEBHOOK_TOKEN", settings.webhook_token)
-    code = simulate(web, "--format", "evolution", "--session", "s1", "--workspace", "3",
-                    "--own-send")
-    assert code == 0 and "gateway_device" in capsys.readouterr().out
-    assert pause_jobs(stub_broker) == 0
+    code = simulate(web, "--format", fmt, "--session", "s1", "--workspace", "3", "--own-send")
+    out = capsys.readouterr().out
+    assert code == 0 and "gateway_device" in out, out
+    assert redis_client.exists(keys.activity(3, "s1")) == 0 and pause_jobs(stub_broker) == 0
 
 
 def test_media_is_evolutions_alone(bare_env, capsys):

@@ -110,3 +110,25 @@ def test_the_web_process_needs_one_webhook_authentication_method():
 ])
 def test_any_one_webhook_authentication_method_is_enough(env):
     Settings.from_env(env).require_webhook_auth()
+
+
+def test_events_go_to_the_url_signed_with_the_secret_on_a_queue_of_their_own():
+    settings = Settings.from_env({"EVENTS_WEBHOOK_URL": "https://sender.example/hooks",
+                                  "EVENTS_WEBHOOK_SECRET": SECRET})
+
+    assert (settings.events_url, settings.events_secret) == ("https://sender.example/hooks",
+                                                             SECRET)
+    assert settings.events_queue == "campaign-conflict-events"
+    assert Settings.from_env({}).events_url is None
+
+
+@pytest.mark.parametrize("env, names", [
+    ({"EVENTS_WEBHOOK_URL": "https://sender.example/hooks"}, "EVENTS_WEBHOOK_SECRET is not"),
+    ({"EVENTS_WEBHOOK_URL": "sender.example/hooks", "EVENTS_WEBHOOK_SECRET": SECRET},
+     "EVENTS_WEBHOOK_URL='sender.example/hooks' is not an http"),
+    ({"EVENTS_WEBHOOK_URL": "https://sender.example", "EVENTS_WEBHOOK_SECRET": "whsec_"},
+     "EVENTS_WEBHOOK_SECRET is not a whsec_"),
+])
+def test_a_bad_events_setting_stops_the_process_naming_the_variable(env, names):
+    with pytest.raises(ConfigError, match=names):
+        Settings.from_env(env)

@@ -266,17 +266,23 @@ def test_a_hold_survives_a_redis_restarted_empty(
     stub_broker.flush_all()  # and the check at the hold's end lost with them
     halfway = at(clock) + dt.timedelta(minutes=5)
 
+    from actors.reconcile import reconcile  # the clock's job, once the runtime is set up
+
     early = check_resume(settings, Check(1, "s1", at(clock), 5, 0), now=halfway,
                          last_activity_ms=None)
-    before_end = overdue_checks(settings, now=until, last_activity={}, grace_seconds=15)
+    scheduled_at_end = reconcile(now=until)
+    stub_broker.flush_all()
     after_end = overdue_checks(settings, now=until + dt.timedelta(seconds=16),
                                last_activity={}, grace_seconds=15)
+    scheduled_after = reconcile(now=until + dt.timedelta(seconds=16))
+    (check,) = delayed(stub_broker)
     resumed = check_resume(settings, after_end[0], now=until + dt.timedelta(seconds=16),
                            last_activity_ms=None)
 
     assert early.campaign_ids == [] and early.next_check.due_ms == to_ms(until)
-    assert before_end == []
-    assert [(c.attempt, c.due_ms) for c in after_end] == [(1, to_ms(until))]
+    assert (scheduled_at_end, scheduled_after) == (0, 1)
+    assert check.args[3] == 1 and [(c.attempt, c.due_ms) for c in after_end] == \
+        [(1, to_ms(until))]
     assert resumed.campaign_ids == [campaign.id]
     assert audit_trail()[-1] == (campaign.id, "resumed", "quiet")
 

@@ -16,6 +16,7 @@ import threading
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable, Iterable
 
 import dramatiq
 from dramatiq.middleware import CurrentMessage
@@ -85,11 +86,11 @@ def post(url: str, secret: str, webhook_id: str, body: str, *,
         raise DeliveryFailed(f"{url} unreachable: {error}") from None
 
 
-def publish(events: tuple[Event, ...] | list[Event]) -> None:
-    """Queue a delivery of each event, when a receiver is configured."""
+def publish(events: Callable[[], Iterable[Event]]) -> None:
+    """Queue a delivery of each event `events()` makes, when a receiver is configured."""
     if not runtime.current().settings.events_url:
         return
-    for event in events:
+    for event in events():
         deliver_event.send(f"msg_{uuid.uuid4().hex}", json.dumps(event.body()))
 
 

@@ -8,6 +8,7 @@ callers (actors, the clock, scripts) read Redis and enqueue the follow-up checks
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -55,7 +56,8 @@ class Outcome:
 
     campaign_ids: list[int]
     next_check: Check | None = None
-    events: tuple[events.Event, ...] = ()
+    # Built only when called: nothing is spent on events while no receiver is configured.
+    events: Callable[[], tuple[events.Event, ...]] = tuple
 
 
 def session_accounts(workspace_id: int, session_id: str) -> dict[int, int]:
@@ -89,10 +91,9 @@ def pause_session(
                            sql.ongoing(workspace_id, account_ids, locked=True), plan)
     if not writes.ids:
         return Outcome([])
-    paused = events.Event(events.PAUSED, workspace_id, session_id, tuple(writes.ids),
-                          REASON_MOBILE, to_ms(now), writes.next_due_ms)
     return Outcome(writes.ids, Check(workspace_id, session_id, now, 1, writes.next_due_ms),
-                   (paused,))
+                   partial(paused_events, workspace_id, session_id, writes.ids, REASON_MOBILE,
+                           now=now, next_due_ms=writes.next_due_ms))
 
 
 def check_resume(
@@ -117,18 +118,28 @@ def check_resume(
         following = Check(check.workspace_id, check.session_id, check.paused_at,
                           check.attempt + 1, writes.next_due_ms)
     return Outcome(writes.ids, following,
-                   resumed_events(check.workspace_id, check.session_id, writes.reasons,
-                                  now=now, next_due_ms=writes.next_due_ms))
+                   partial(resumed_events, check.workspace_id, check.session_id, writes.reasons,
+                           now=now, next_due_ms=writes.next_due_ms))
+
+
+def paused_events(workspace_id: int, session_id: str, campaign_ids: list[int], reason: str, *,
+                  now: dt.datetime, next_due_ms: int | None) -> tuple[events.Event, ...]:
+    """The campaigns.paused event of `campaign_ids`."""
+    return (events.Event(events.PAUSED, workspace_id, session_id, tuple(campaign_ids), reason,
+                         to_ms(now), next_due_ms),)
 
 
 def resumed_events(workspace_id: int, session_id: str, reasons: dict[int, str], *,
                    now: dt.datetime, next_due_ms: int | None) -> tuple[events.Event, ...]:
     """One campaigns.resumed event per reason among `reasons` ({campaign id: reason})."""
+    if not reasons:
+        return ()
     by_reason: dict[str, list[int]] = {}
     for cid, reason in sorted(reasons.items()):
         by_reason.setdefault(reason, []).append(cid)
+    at_ms = to_ms(now)
     return tuple(events.Event(events.RESUMED, workspace_id, session_id, tuple(ids), reason,
-                              to_ms(now), next_due_ms) for reason, ids in by_reason.items())
+                              at_ms, next_due_ms) for reason, ids in by_reason.items())
 
 
 @dataclass(frozen=True)
@@ -146,8 +157,8 @@ class _Writes:
 def _held(rows: list[tuple], now: dt.datetime) -> _Writes | None:
     """The session is under an operator's hold: nothing resumes, whatever the phone did, and
     the check waits for the hold's end, covering every campaign paused until now."""
-    ends = [Campaign.held_until.python_value(row[3]) for row in rows]
-    end = max((e for e in ends if e is not None), default=None)
+    ends = [Campaign.held_until.python_value(row[3]) for row in rows if row[3] is not None]
+    end = max(ends, default=None)
     if end is None or end <= now:
         return None
     pauses = [Campaign.paused_at.python_value(row[2]) for row in rows]

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import partial
 
-from models import events
 from models import statements as sql
 from models.activity import to_ms
-from models.conflict import Check, Outcome, resumed_events, session_accounts
+from models.conflict import Check, Outcome, paused_events, resumed_events, session_accounts
 from models.db import database, write_transaction
 from models.errors import SessionNotFound
 from models.tables import PAUSE_EVENT, REASON_HOLD, RESUME_EVENT, RESUMED_MANUALLY, Campaign
@@ -50,10 +50,10 @@ def hold_session(workspace_id: int, session_id: str, *, minutes: int,
     held = sorted(ongoing + paused)
     if not held:
         return Held(until, Outcome([]))
-    event = events.Event(events.PAUSED, workspace_id, session_id, tuple(held), REASON_HOLD,
-                         to_ms(now), to_ms(until))
+    announce = partial(paused_events, workspace_id, session_id, held, REASON_HOLD, now=now,
+                       next_due_ms=to_ms(until))
     return Held(until, Outcome(held, Check(workspace_id, session_id, now, 1, to_ms(until)),
-                               (event,)))
+                               announce))
 
 
 def resume_session(workspace_id: int, session_id: str, *, now: dt.datetime) -> Outcome:
@@ -71,8 +71,8 @@ def resume_session(workspace_id: int, session_id: str, *, now: dt.datetime) -> O
             database.execute_sql(*sql.audit(ids, RESUME_EVENT, workspace_id, session_id, now,
                                             durations, reasons=RESUMED_MANUALLY))
     reasons = dict.fromkeys(ids, RESUMED_MANUALLY)
-    return Outcome(ids, None, resumed_events(workspace_id, session_id, reasons, now=now,
-                                             next_due_ms=None))
+    return Outcome(ids, None, partial(resumed_events, workspace_id, session_id, reasons, now=now,
+                                      next_due_ms=None))
 
 
 def _account_ids(workspace_id: int, session_id: str) -> list[int]:

@@ -363,7 +363,7 @@ def test_automatic_resumes_are_audited_and_announced_as_quiet_or_forced(
 
     assert audit_trail()[-2:] == [(quiet.id, "resumed", "quiet"),
                                   (forced.id, "resumed", "forced")]
-    assert [(e.type, e.reason, e.campaign_ids) for e in calm.events + typing.events] == [
+    assert [(e.type, e.reason, e.campaign_ids) for e in calm.events() + typing.events()] == [
         ("campaigns.resumed", "quiet", (quiet.id,)),
         ("campaigns.resumed", "forced", (forced.id,))]
 

@@ -123,7 +123,7 @@ def attempt(broker, message: dramatiq.Message) -> Exception | None:
 def publish_one(broker, settings) -> dramatiq.Message:
     from actors.events import publish
 
-    publish([EVENT])
+    publish(lambda: [EVENT])
     (message,) = take_all(broker, settings.events_queue)
     return message
 
@@ -195,7 +195,7 @@ def test_a_receiver_that_is_down_is_retried(events_on, stub_broker, receiver):
 def test_without_an_events_url_nothing_is_queued(stub_broker, settings):
     from actors.events import publish
 
-    publish([EVENT])
+    publish(lambda: [EVENT])
 
     assert queued(stub_broker, settings.events_queue) == []
 

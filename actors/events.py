@@ -4,7 +4,10 @@ Standard Webhooks delivery, by an actor on a queue of its own, after the databas
 A receiver that is down, slow or hanging must never hold up a pause: deliveries have short
 timeouts, their messages rank behind pauses and checks in a worker's work queue, and a
 process runs at most MAX_IN_FLIGHT of them at once (the rest wait a moment on the delay
-queue), so worker threads stay free for the conflict queue whatever the receiver does.
+queue), so worker threads stay free for the conflict queue whatever the receiver does. After
+a failed delivery the process leaves the receiver alone for FAILING_PAUSE seconds: the
+deliveries it takes meanwhile fail at once and wait for their next retry, so a receiver that
+is down costs each event its few scheduled attempts, not a bounce every second.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import datetime as dt
 import json
 import logging
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -33,10 +37,12 @@ EVENT_BACKOFF = (10, 45, 120, 300, 600, 1200, 1800)
 CONNECT_AND_READ_TIMEOUT = 5  # seconds, per attempt
 MAX_IN_FLIGHT = 2  # deliveries per worker process at once; the Procfile runs 4 threads
 BUSY_DELAY_MS = 1000
+FAILING_PAUSE = 10  # seconds; no longer than the first retry's delay
 # Dramatiq takes lower numbers first; pauses and checks have the default, 0.
 PRIORITY = 100
 
 _in_flight = threading.BoundedSemaphore(MAX_IN_FLIGHT)
+_failing_until = 0.0  # time.monotonic() before which this process does not call the receiver
 
 
 class DeliveryFailed(Exception):
@@ -52,11 +58,16 @@ def deliver_event(webhook_id: str, body: str) -> None:
     settings = runtime.current().settings
     if not settings.events_url:
         return  # the variable was unset since the event was queued
+    if time.monotonic() < _failing_until:
+        raise DeliveryFailed("the receiver failed moments ago; not called this time")
     if not _in_flight.acquire(blocking=False):
         _later(webhook_id, body)
         return
     try:
         status = post(settings.events_url, settings.events_secret, webhook_id, body)
+    except DeliveryFailed:
+        _leave_alone()
+        raise
     finally:
         _in_flight.release()
     if status == 410:
@@ -92,6 +103,11 @@ def publish(events: Callable[[], Iterable[Event]]) -> None:
         return
     for event in events():
         deliver_event.send(f"msg_{uuid.uuid4().hex}", json.dumps(event.body()))
+
+
+def _leave_alone() -> None:
+    global _failing_until
+    _failing_until = time.monotonic() + FAILING_PAUSE
 
 
 def _later(webhook_id: str, body: str) -> None:

@@ -83,8 +83,10 @@ def receiver():
 
 @pytest.fixture
 def events_on(stub_broker, settings, receiver, monkeypatch):
-    """The runtime's settings pointing at the receiver."""
-    from actors import runtime
+    """The runtime's settings pointing at the receiver, which no delivery has failed on yet."""
+    from actors import events, runtime
+
+    monkeypatch.setattr(events, "_failing_until", 0.0)
 
     rt = runtime.current()
     monkeypatch.setattr(runtime, "_current", dataclasses.replace(rt, settings=dataclasses.replace(
@@ -152,6 +154,7 @@ def test_a_failed_delivery_is_retried_on_its_schedule_with_the_same_webhook_id(
     delays = []
 
     for _ in range(3):
+        receiver_left_alone_until(0.0)  # the retry comes 10 s later, past FAILING_PAUSE
         sent_at = time.time() * 1000
         failure = attempt(stub_broker, message)
         if failure is None:
@@ -162,6 +165,28 @@ def test_a_failed_delivery_is_retried_on_its_schedule_with_the_same_webhook_id(
     assert delays == [10, 45]  # the first retry within 30 s, the second within a minute
     assert [webhook_id for webhook_id, _ in receiver.received] == [message.args[0]] * 3
     assert queued(stub_broker, delayed_queue) == []
+
+
+def receiver_left_alone_until(moment: float) -> None:
+    from actors import events
+
+    events._failing_until = moment
+
+
+def test_after_a_failure_the_process_leaves_the_receiver_alone_until_the_next_retry(
+        events_on, stub_broker, receiver):
+    from actors.events import EVENT_BACKOFF, FAILING_PAUSE
+
+    receiver.statuses = [500]
+    first, second = publish_one(stub_broker, events_on), publish_one(stub_broker, events_on)
+    attempt(stub_broker, first)
+
+    failure = attempt(stub_broker, second)
+
+    assert isinstance(failure, dramatiq.Retry) and len(receiver.received) == 1
+    retries = queued(stub_broker, dq_name(events_on.events_queue))
+    assert [m.args for m in retries] == [first.args, second.args]
+    assert EVENT_BACKOFF[0] >= FAILING_PAUSE  # a retry always finds the receiver called again
 
 
 def test_the_retries_back_off_over_more_than_an_hour(stub_broker):

@@ -16,7 +16,8 @@ from dramatiq.common import dq_name
 from models.activity import ActivityEvent, iso_ms, to_ms
 from models.conflict import Check, check_resume, overdue_checks, pause_session
 from models.tables import Campaign, CampaignPauseEvent
-from tests.web_helpers import API, Clock, node_event, post
+from tests.fixtures import node_event
+from tests.web_helpers import API, Clock, post
 
 START = float(int(time.time()))  # whole seconds: held_until compares exactly
 EVENTS_URL = "http://127.0.0.1:9/events"

@@ -15,8 +15,8 @@ import pytest
 
 from scripts.stack import Stack
 from tests import e2e_helpers as e2e
+from tests.fixtures import node_event
 from tests.test_events import SECRET, Receiver
-from tests.web_helpers import node_event
 
 pytestmark = pytest.mark.processes
 

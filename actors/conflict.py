@@ -1,7 +1,9 @@
 """The two actors of the contract, thin adapters over models.conflict.
 
 Both take ids and primitives and are idempotent: a pause delivered twice finds nothing left
-to pause, and a resume check delivered twice finds nothing left paused.
+to pause, and a resume check delivered twice finds nothing left paused. What they committed
+is followed up (the next check, the events to the campaign sender) by follow_up(), which the
+operator's actions in web/control.py use too.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ import logging
 
 import dramatiq
 
-from actors import runtime
+from actors import events, runtime
 from actors.backoff import GaveUp, retry_schedule
-from models.conflict import Check, check_resume, pause_session
+from models.conflict import Check, Outcome, check_resume, pause_session
 from models.db import utcnow
 
 log = logging.getLogger("phoneguard.actors")
@@ -37,10 +39,9 @@ def handle_mobile_activity(workspace_id: int, session_id: str, device_type: str 
         rt.settings, workspace_id, session_id, now=now,
         last_activity_ms=activity.last_activity_ms if activity else None,
     )
-    if outcome.next_check:
-        # The delay counts from now, not from before the transaction: a pause that waited for
-        # the database lock must still check at last activity + cooldown, not that much later.
-        schedule(outcome.next_check, now=utcnow())
+    # The delay counts from now, not from before the transaction: a pause that waited for
+    # the database lock must still check at last activity + cooldown, not that much later.
+    follow_up(outcome, now=utcnow())
     log.info("paused workspace=%s session=%s device=%s campaigns=%s", workspace_id,
              session_id, device_type, outcome.campaign_ids)
 
@@ -59,11 +60,17 @@ def auto_resume_campaign(workspace_id: int, session_id: str, paused_at: str, att
         rt.settings, check, now=now,
         last_activity_ms=activity.last_activity_ms if activity else None,
     )
-    if outcome.next_check:
-        schedule(outcome.next_check, now=utcnow())  # as above: due time, not lock wait later
+    follow_up(outcome, now=utcnow())  # as above: due time, not lock wait later
     if outcome.campaign_ids:
         log.info("resumed workspace=%s session=%s attempt=%s campaigns=%s", workspace_id,
                  session_id, attempt, outcome.campaign_ids)
+
+
+def follow_up(outcome: Outcome, *, now: dt.datetime) -> None:
+    """After a commit: schedule the check the outcome asks for and queue its events."""
+    if outcome.next_check:
+        schedule(outcome.next_check, now=now)
+    events.publish(outcome.events)
 
 
 def schedule(check: Check, *, now: dt.datetime) -> dramatiq.Message:

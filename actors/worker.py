@@ -37,4 +37,6 @@ def take_first_sigterm_only() -> None:
 take_first_sigterm_only()
 broker = boot.from_env("worker").broker
 
-import actors.conflict  # noqa: E402,F401  (registers the actors on the broker above)
+# Registers the actors on the broker above, actors.events' among them: the worker consumes
+# every declared actor's queue, the events' queue included.
+import actors.conflict  # noqa: E402,F401

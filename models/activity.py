@@ -155,6 +155,14 @@ class ActivityStore:
             values = pipe.execute()
         return {s: int(v) for s, v in zip(sessions, values, strict=True) if v is not None}
 
+    def live_sessions(self, workspace_id: int | None = None) -> dict[tuple[int, str], int]:
+        """Last activity of every session whose activity key is alive (of one workspace, or
+        all): SCAN, never KEYS, so a large keyspace is walked without blocking Redis."""
+        with _unavailable_as_error():
+            found = [keys.parse_activity(_text(key)) for key in self.client.scan_iter(
+                match=keys.activity_pattern(workspace_id), count=500)]
+        return self.last_activity_ms(found) if found else {}
+
 
 def _activity(fields: dict) -> Activity | None:
     fields = {_text(k): _text(v) for k, v in fields.items()}

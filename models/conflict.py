@@ -8,11 +8,13 @@ callers (actors, the clock, scripts) read Redis and enqueue the follow-up checks
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import partial
 
 from peewee import fn
 
+from models import events
 from models import statements as sql
 from models.activity import to_ms
 from models.db import Statement, database, write_planned
@@ -20,7 +22,10 @@ from models.settings import Settings
 from models.tables import (
     PAUSE_EVENT,
     PAUSED_MOBILE,
+    REASON_MOBILE,
     RESUME_EVENT,
+    RESUMED_FORCED,
+    RESUMED_QUIET,
     Campaign,
     WhatsappAccount,
 )
@@ -46,8 +51,13 @@ class Check:
 
 @dataclass(frozen=True)
 class Outcome:
+    """What a pause, a check or an operator's action did, committed: the campaigns it changed,
+    the check to schedule next, and the events to tell the campaign sender."""
+
     campaign_ids: list[int]
     next_check: Check | None = None
+    # Built only when called: nothing is spent on events while no receiver is configured.
+    events: Callable[[], tuple[events.Event, ...]] = tuple
 
 
 def session_accounts(workspace_id: int, session_id: str) -> dict[int, int]:
@@ -81,7 +91,9 @@ def pause_session(
                            sql.ongoing(workspace_id, account_ids, locked=True), plan)
     if not writes.ids:
         return Outcome([])
-    return Outcome(writes.ids, Check(workspace_id, session_id, now, 1, writes.next_due_ms))
+    return Outcome(writes.ids, Check(workspace_id, session_id, now, 1, writes.next_due_ms),
+                   partial(paused_events, workspace_id, session_id, writes.ids, REASON_MOBILE,
+                           now=now, next_due_ms=writes.next_due_ms))
 
 
 def check_resume(
@@ -98,28 +110,70 @@ def check_resume(
         sql.paused(check.workspace_id, account_ids, locked=True),
         partial(_resume_plan, settings, check, accounts, now, last_activity_ms),
     )
-    if writes.next_due_ms is None:
-        return Outcome(writes.ids)
-    following = Check(check.workspace_id, check.session_id, check.paused_at,
-                      check.attempt + 1, writes.next_due_ms)
-    return Outcome(writes.ids, following)
+    following = None
+    if writes.held_from is not None:  # attempts count from 1 again once the hold ends
+        following = Check(check.workspace_id, check.session_id,
+                          max(check.paused_at, writes.held_from), 1, writes.next_due_ms)
+    elif writes.next_due_ms is not None:
+        following = Check(check.workspace_id, check.session_id, check.paused_at,
+                          check.attempt + 1, writes.next_due_ms)
+    return Outcome(writes.ids, following,
+                   partial(resumed_events, check.workspace_id, check.session_id, writes.reasons,
+                           now=now, next_due_ms=writes.next_due_ms))
+
+
+def paused_events(workspace_id: int, session_id: str, campaign_ids: list[int], reason: str, *,
+                  now: dt.datetime, next_due_ms: int | None) -> tuple[events.Event, ...]:
+    """The campaigns.paused event of `campaign_ids`."""
+    return (events.Event(events.PAUSED, workspace_id, session_id, tuple(campaign_ids), reason,
+                         to_ms(now), next_due_ms),)
+
+
+def resumed_events(workspace_id: int, session_id: str, reasons: dict[int, str], *,
+                   now: dt.datetime, next_due_ms: int | None) -> tuple[events.Event, ...]:
+    """One campaigns.resumed event per reason among `reasons` ({campaign id: reason})."""
+    if not reasons:
+        return ()
+    by_reason: dict[str, list[int]] = {}
+    for cid, reason in sorted(reasons.items()):
+        by_reason.setdefault(reason, []).append(cid)
+    at_ms = to_ms(now)
+    return tuple(events.Event(events.RESUMED, workspace_id, session_id, tuple(ids), reason,
+                              at_ms, next_due_ms) for reason, ids in by_reason.items())
 
 
 @dataclass(frozen=True)
 class _Writes:
-    """What a pause or a resume check writes, and the campaigns and next due time it reports."""
+    """What a pause or a resume check writes, and the campaigns and next due time it reports;
+    a check held by an operator writes nothing and says from which pause to check again."""
 
     statements: list[Statement]
     ids: list[int]
     next_due_ms: int | None = None
+    reasons: dict[int, str] = field(default_factory=dict)
+    held_from: dt.datetime | None = None
+
+
+def _held(rows: list[tuple], now: dt.datetime) -> _Writes | None:
+    """The session is under an operator's hold: nothing resumes, whatever the phone did, and
+    the check waits for the hold's end, covering every campaign paused until now."""
+    ends = [Campaign.held_until.python_value(row[3]) for row in rows if row[3] is not None]
+    end = max(ends, default=None)
+    if end is None or end <= now:
+        return None
+    pauses = [Campaign.paused_at.python_value(row[2]) for row in rows]
+    return _Writes([], [], to_ms(end), held_from=max(p for p in pauses if p is not None))
 
 
 def _resume_plan(settings: Settings, check: Check, accounts: dict[int, int], now: dt.datetime,
                  last_activity_ms: int | None, rows: list[tuple]) -> _Writes:
+    held = _held(rows, now)
+    if held is not None:
+        return held
     force = check.attempt >= settings.max_attempts
     now_ms = to_ms(now)
     paused, due = {}, {}
-    for cid, account, raw_paused_at in rows:
+    for cid, account, raw_paused_at, _ in rows:
         paused_at = Campaign.paused_at.python_value(raw_paused_at)
         if paused_at is not None and paused_at <= check.paused_at:
             paused[cid] = paused_at
@@ -129,11 +183,12 @@ def _resume_plan(settings: Settings, check: Check, accounts: dict[int, int], now
     if not ready:
         return _Writes([], [], min(waiting, default=None))
     durations = {cid: now_ms - to_ms(paused[cid]) for cid in ready}
+    reasons = {cid: RESUMED_QUIET if due[cid] <= now_ms else RESUMED_FORCED for cid in ready}
     return _Writes([
         sql.resume(ready, now),
         sql.audit(ready, RESUME_EVENT, check.workspace_id, check.session_id, now,
-                  durations=durations, attempt=check.attempt),
-    ], ready, min(waiting, default=None))
+                  durations=durations, attempt=check.attempt, reasons=reasons),
+    ], ready, min(waiting, default=None), reasons)
 
 
 def overdue_checks(
@@ -141,18 +196,21 @@ def overdue_checks(
     grace_seconds: int,
 ) -> list[Check]:
     """Checks for sessions whose paused campaigns are past due by more than the grace: their
-    delayed message was lost (a worker killed with -9, Redis restarted empty)."""
+    delayed message was lost (a worker killed with -9, Redis restarted empty). A held session
+    is due no earlier than its hold's end."""
     now_ms = to_ms(now)
     checks = []
     for row in paused_sessions():
         session = (row.workspace_id, row.session_id)
         cooldown = settings.cooldown_for(row.tier)
         base_ms = last_activity.get(session, to_ms(row.latest_pause))
-        due_ms = base_ms + cooldown * 1000
+        held_ms = to_ms(row.held_until) if row.held_until is not None else None
+        due_ms = max(base_ms + cooldown * 1000, held_ms or 0)
         if now_ms < due_ms + grace_seconds * 1000:
             continue
-        # The lost chain would have made one check per cooldown since the first pause.
-        elapsed = (now_ms - to_ms(row.first_pause)) // 1000
+        # The lost chain would have made one check per cooldown since the first pause, or
+        # since the hold ended: a hold's end counts attempts from 1 again.
+        elapsed = (now_ms - (held_ms or to_ms(row.first_pause))) // 1000
         attempt = min(settings.max_attempts, 1 + elapsed // max(cooldown, 1))
         checks.append(Check(row.workspace_id, row.session_id, row.latest_pause, attempt, due_ms))
     return checks
@@ -160,12 +218,13 @@ def overdue_checks(
 
 def paused_sessions():
     """One row per session with paused_mobile campaigns: workspace_id, session_id, tier,
-    first_pause, latest_pause."""
+    first_pause, latest_pause, held_until (the latest hold's end, or None)."""
     return (
         Campaign.select(
             Campaign.workspace_id, WhatsappAccount.session_id, WhatsappAccount.tier,
             fn.MIN(Campaign.paused_at).alias("first_pause"),
             fn.MAX(Campaign.paused_at).alias("latest_pause"),
+            fn.MAX(Campaign.held_until).alias("held_until"),
         )
         .join(WhatsappAccount, on=(Campaign.whatsapp_account_id == WhatsappAccount.id))
         .where(Campaign.status == PAUSED_MOBILE)

@@ -29,5 +29,9 @@ class UnknownSession(InvalidPayload):
     """Raised when a session id maps to no workspace, or to more than one."""
 
 
+class SessionNotFound(PhoneguardError):
+    """Raised when no account has the session in that workspace."""
+
+
 class StoreUnavailable(PhoneguardError):
     """Raised when Redis or the broker cannot be reached."""

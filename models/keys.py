@@ -44,9 +44,11 @@ def seen_pattern(workspace_id: int | str = "*", session_id: str = "*") -> str:
     return f"{PREFIX}:seen:{workspace_id}:{session_id}:*"
 
 
-def activity_pattern() -> str:
-    """SCAN pattern matching every activity hash."""
-    return f"{PREFIX}:activity:*"
+def activity_pattern(workspace_id: int | None = None) -> str:
+    """SCAN pattern matching every activity hash, or every one of a workspace."""
+    if workspace_id is None:
+        return f"{PREFIX}:activity:*"
+    return f"{PREFIX}:activity:{int(workspace_id)}:*"
 
 
 def pause_pending_pattern() -> str:

@@ -19,7 +19,9 @@ from models.tables import (
 
 
 def conflict_stats(workspace_id: int, *, now: dt.datetime) -> dict:
-    """The contract's four figures for one workspace; the average comes from the audit trail."""
+    """The contract's four figures for one workspace, and how many of the paused campaigns an
+    operator's hold keeps paused now; the average comes from the audit trail, operators'
+    resumes included."""
     in_workspace = Campaign.workspace_id == workspace_id
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     average_ms = (
@@ -38,6 +40,9 @@ def conflict_stats(workspace_id: int, *, now: dt.datetime) -> dict:
         "average_pause_duration": round(float(average_ms or 0) / 1000, 3),
         "campaigns_paused_multiple_times": Campaign.select().where(
             in_workspace & (Campaign.pause_count > 1)).count(),
+        "total_held": Campaign.select().where(
+            in_workspace & (Campaign.status == PAUSED_MOBILE) & (Campaign.held_until > now)
+        ).count(),
     }
 
 
@@ -80,11 +85,12 @@ def paused_campaigns(
 ) -> list[dict]:
     """Every paused_mobile campaign (of one workspace, or all) with its session and tier, and
     `due_ms`: when a resume check will find its cooldown over, by the rule check_resume
-    applies. `last_activity` maps (workspace_id, session_id) to epoch ms, as
-    ActivityStore.last_activity_ms returns it."""
+    applies (no earlier than the end of a hold). `last_activity` maps (workspace_id,
+    session_id) to epoch ms, as ActivityStore.last_activity_ms returns it."""
     query = (
         Campaign.select(Campaign.id, Campaign.workspace_id, Campaign.name, Campaign.paused_at,
-                        Campaign.pause_count, WhatsappAccount.session_id, WhatsappAccount.tier)
+                        Campaign.pause_count, Campaign.held_until, WhatsappAccount.session_id,
+                        WhatsappAccount.tier)
         .join(WhatsappAccount, on=(Campaign.whatsapp_account_id == WhatsappAccount.id))
         .where(Campaign.status == PAUSED_MOBILE)
         .order_by(Campaign.workspace_id, WhatsappAccount.session_id, Campaign.id)
@@ -99,13 +105,15 @@ def paused_campaigns(
 def _paused(settings: Settings, row, last_activity_ms: int | None) -> dict:
     # A row another program set to paused_mobile without paused_at has no base to count from.
     known = last_activity_ms is not None or row.paused_at is not None
+    held_ms = to_ms(row.held_until) if row.held_until is not None else 0
     return {
         "campaign_id": row.id, "workspace_id": row.workspace_id, "name": row.name,
         "session_id": row.session_id, "tier": row.tier, "paused_at": row.paused_at,
         "pause_count": row.pause_count, "cooldown": settings.cooldown_for(row.tier),
         "last_activity_ms": last_activity_ms,
-        "due_ms": (due_at(settings, row.tier, row.paused_at, last_activity_ms) if known
-                   else None),
+        "held_until": row.held_until,
+        "due_ms": (max(due_at(settings, row.tier, row.paused_at, last_activity_ms), held_ms)
+                   if known else None),
     }
 
 

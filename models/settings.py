@@ -11,6 +11,9 @@ import binascii
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from standardwebhooks.webhooks import Webhook
 
 from models.errors import ConfigError
 
@@ -43,6 +46,8 @@ class Settings:
     seen_ttl: int = 3600
     webhook_max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     reconcile_interval: int = 10
+    events_url: str | None = None
+    events_secret: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -74,11 +79,18 @@ class Settings:
             webhook_max_body_bytes=env.integer("WEBHOOK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES,
                                                minimum=1),
             reconcile_interval=env.integer("CAMPAIGN_CONFLICT_RECONCILE_INTERVAL", 10, minimum=1),
+            **env.events_webhook("EVENTS_WEBHOOK_URL", "EVENTS_WEBHOOK_SECRET"),
         )
 
     def cooldown_for(self, tier: int | None) -> int:
         """Seconds of phone silence an account of `tier` needs before its campaigns resume."""
         return self.tier_cooldown.get(tier or 1, self.default_cooldown)
+
+    @property
+    def events_queue(self) -> str:
+        """The queue of the events to the campaign sender: its own, so that a slow receiver
+        never holds up a pause or a resume check."""
+        return f"{self.queue}-events"
 
     @property
     def longest_cooldown(self) -> int:
@@ -180,3 +192,19 @@ class _Env:
                 raise ConfigError(f"{where}: the key after whsec_ is empty")
             keys.append(key)
         return tuple(keys)
+
+    def events_webhook(self, url_name: str, secret_name: str) -> dict[str, str | None]:
+        url, secret = self.text(url_name), self.text(secret_name)
+        if url is None:
+            return {"events_url": None, "events_secret": secret}
+        parsed = urlsplit(url)
+        if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+            raise ConfigError(f"{url_name}={url!r} is not an http:// or https:// URL")
+        if secret is None:
+            raise ConfigError(f"{url_name} is set but {secret_name} is not: set it to the "
+                              "whsec_ secret the campaign sender verifies events with")
+        try:
+            Webhook(secret)
+        except Exception:  # the library raises binascii.Error, its own, or RuntimeError
+            raise ConfigError(f"{secret_name} is not a whsec_ + base64 secret") from None
+        return {"events_url": url, "events_secret": secret}

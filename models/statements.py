@@ -16,6 +16,7 @@ from models.db import Statement, locking, shaped
 from models.tables import (
     ONGOING,
     PAUSED_MOBILE,
+    REASON_HOLD,
     REASON_MOBILE,
     Campaign,
     CampaignPauseEvent,
@@ -48,7 +49,8 @@ def paused_of(workspace_id: int, account_ids: list[int]):
     workspace), so the caller picks out which pause stopped which campaign: a session has a
     handful of rows.
     """
-    return Campaign.select(Campaign.id, Campaign.whatsapp_account_id, Campaign.paused_at).where(
+    return Campaign.select(Campaign.id, Campaign.whatsapp_account_id, Campaign.paused_at,
+                           Campaign.held_until).where(
         Campaign.whatsapp_account_id.in_(account_ids) & (Campaign.status == PAUSED_MOBILE)
         & (Campaign.workspace_id == workspace_id)
     )
@@ -70,8 +72,8 @@ def ongoing(workspace_id: int, account_ids: list[int], *, locked: bool = False) 
 
 
 def paused(workspace_id: int, account_ids: list[int], *, locked: bool = False) -> Statement:
-    """The session's paused_mobile campaigns (id, account id, paused_at), FOR UPDATE
-    if `locked`."""
+    """The session's paused_mobile campaigns (id, account id, paused_at, held_until), FOR
+    UPDATE if `locked`."""
     return shaped(
         ("paused", len(account_ids), locked),
         lambda: _locked_if(locked, paused_of(workspace_id, account_ids)),
@@ -79,27 +81,42 @@ def paused(workspace_id: int, account_ids: list[int], *, locked: bool = False) -
     )
 
 
-def pause(ids: list[int], session_id: str, now: dt.datetime) -> Statement:
-    """Pause the campaigns `ids`, which the caller read as ongoing under the write lock.
+def pause(ids: list[int], session_id: str, now: dt.datetime, *, reason: str = REASON_MOBILE,
+          held_until: dt.datetime | None = None) -> Statement:
+    """Pause the campaigns `ids`, which the caller read as ongoing under the write lock; an
+    operator's hold gives its reason and end.
 
     By id alone: a status condition beside the ids makes SQLite (without statistics) plan the
     update through idx_campaigns_status_paused, every campaign of that status."""
     return shaped(
         ("pause", len(ids)),
         lambda: Campaign.update(
-            status=PAUSED_MOBILE, paused_at=now, pause_reason=REASON_MOBILE,
+            status=PAUSED_MOBILE, paused_at=now, pause_reason=reason,
             paused_by_session=session_id, pause_count=Campaign.pause_count + 1,
+            held_until=held_until,
         ).where(Campaign.id.in_(ids)),
-        (PAUSED_MOBILE, now, REASON_MOBILE, 1, session_id, *ids),  # SET in the table's field order
+        (PAUSED_MOBILE, now, reason, 1, session_id, held_until, *ids),  # the table's order
+    )
+
+
+def hold(ids: list[int], held_until: dt.datetime) -> Statement:
+    """Hold the campaigns `ids`, already paused_mobile, until `held_until`."""
+    return shaped(
+        ("hold", len(ids)),
+        lambda: Campaign.update(pause_reason=REASON_HOLD, held_until=held_until)
+        .where(Campaign.id.in_(ids)),
+        (REASON_HOLD, held_until, *ids),
     )
 
 
 def resume(ids: list[int], now: dt.datetime) -> Statement:
-    """Resume the campaigns `ids`, which the caller read as paused_mobile under the lock."""
+    """Resume the campaigns `ids`, which the caller read as paused_mobile under the lock; a
+    hold they were under is over."""
     return shaped(
         ("resume", len(ids)),
-        lambda: Campaign.update(status=ONGOING, auto_resume_at=now).where(Campaign.id.in_(ids)),
-        (ONGOING, now, *ids),
+        lambda: Campaign.update(status=ONGOING, auto_resume_at=now, held_until=None)
+        .where(Campaign.id.in_(ids)),
+        (ONGOING, now, None, *ids),
     )
 
 
@@ -111,11 +128,14 @@ _AUDIT_FIELDS = [
 
 
 def audit(ids: list[int], event: str, workspace_id: int, session_id: str, now: dt.datetime,
-          durations: dict[int, int] | None = None, attempt: int | None = None) -> Statement:
-    """The audit trail's rows for `ids`: one per campaign paused or resumed."""
+          durations: dict[int, int] | None = None, attempt: int | None = None, *,
+          reasons: str | dict[int, str] = REASON_MOBILE) -> Statement:
+    """The audit trail's rows for `ids`: one per campaign paused or resumed, each with its
+    reason (one for all, or per campaign id)."""
     durations = durations or {}
-    rows = [(workspace_id, cid, session_id, event, REASON_MOBILE, now, durations.get(cid), attempt)
-            for cid in ids]
+    reason_of = reasons.get if isinstance(reasons, dict) else (lambda cid: reasons)
+    rows = [(workspace_id, cid, session_id, event, reason_of(cid), now, durations.get(cid),
+             attempt) for cid in ids]
     return shaped(
         ("audit", len(ids)),
         lambda: CampaignPauseEvent.insert_many(rows, fields=_AUDIT_FIELDS),

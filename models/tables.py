@@ -11,6 +11,12 @@ COMPLETED = "completed"
 
 REASON_MOBILE = "mobile_activity"
 REASON_MANUAL = "manual"
+REASON_HOLD = "hold"
+
+# Why a campaign resumed, as the audit trail and the events say it.
+RESUMED_QUIET = "quiet"  # the phone was quiet for the cooldown
+RESUMED_FORCED = "forced"  # the last attempt resumes whatever it finds
+RESUMED_MANUALLY = "manual_resume"  # an operator's "resume now"
 
 PAUSE_EVENT = "paused"
 RESUME_EVENT = "resumed"
@@ -44,6 +50,7 @@ class Campaign(BaseModel):
     auto_resume_at = PreciseDateTimeField(null=True)
     pause_count = IntegerField(default=0, constraints=[SQL("DEFAULT 0")])
     paused_by_session = CharField(max_length=255, null=True)
+    held_until = PreciseDateTimeField(null=True)  # an operator's hold ends then
 
     class Meta:
         table_name = "campaigns"

@@ -166,8 +166,10 @@ def _job_json(job: dict, now_ms: int) -> dict:
 
 def _campaign_json(row: dict, now_ms: int) -> dict:
     due_ms, last_ms, paused_at = row.pop("due_ms"), row.pop("last_activity_ms"), row["paused_at"]
+    held_until = row["held_until"]
     return row | {
         "paused_at": iso_ms(to_ms(paused_at)) if paused_at else None,
+        "held_until": iso_ms(to_ms(held_until)) if held_until else None,
         "last_activity": iso_ms(last_ms) if last_ms is not None else None,
         "check_due": iso_ms(due_ms) if due_ms is not None else None,
         "check_due_in_seconds": _seconds(due_ms - now_ms) if due_ms is not None else None,
@@ -226,6 +228,8 @@ def _campaign_line(c: dict) -> str:
     due = (f"check due {c['check_due']} ({when})"
            if c["check_due"] else "check due: unknown (no paused_at, no activity)")
     since = "last activity" if c["last_activity"] else "paused_at"
+    if c["held_until"]:
+        since += f", held until {c['held_until']}"
     return (f"  #{c['campaign_id']} {c['name']!r}  workspace {c['workspace_id']}  "
             f"session {c['session_id']}  tier {c['tier']} ({c['cooldown']}s)  "
             f"paused_at {c['paused_at']}  pause_count {c['pause_count']}  {due}, from {since}")

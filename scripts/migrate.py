@@ -19,7 +19,8 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--down", action="store_true",
-                       help="drop the five conflict columns and their indexes")
+                       help="drop the conflict columns (the five of the contract and "
+                            "held_until) and their indexes")
     group.add_argument("--status", action="store_true", help="list pending migrations")
     args = parser.parse_args(argv)
     return guarded("migrate", lambda: _migrate(args))

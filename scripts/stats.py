@@ -17,10 +17,11 @@ from models.settings import Settings
 from scripts.cli import guarded
 
 LABELS = {
-    "total_paused": "paused for mobile activity now",
+    "total_paused": "paused now (phone activity or hold)",
     "total_resumed_today": "resumed since 00:00 UTC",
     "average_pause_duration": "average pause (seconds)",
     "campaigns_paused_multiple_times": "paused more than once",
+    "total_held": "held by an operator now",
 }
 
 

@@ -21,7 +21,7 @@ from scripts import migrate
 from tests import servers
 
 CONFLICT_COLUMNS = {"paused_at", "pause_reason", "auto_resume_at", "pause_count",
-                    "paused_by_session"}
+                    "paused_by_session", "held_until"}
 LARAVEL_COLUMNS = {"id", "workspace_id", "whatsapp_account_id", "name", "status",
                    "completed_at"}
 CONTRACT_INDEXES = {"idx_campaigns_status_paused": ["status", "paused_at"],
@@ -168,7 +168,8 @@ def test_rows_inserted_with_plain_sql_get_the_defaults_and_can_be_paused(migrate
         "INSERT INTO campaigns (workspace_id, whatsapp_account_id, name, status) "
         f"VALUES (5, {account.id}, 'From Laravel', 'ongoing')")
     campaign = Campaign.get(Campaign.name == "From Laravel")
-    assert (campaign.pause_count, campaign.paused_at, campaign.paused_by_session) == (0, None, None)
+    assert (campaign.pause_count, campaign.paused_at, campaign.paused_by_session,
+            campaign.held_until) == (0, None, None, None)
 
     pause_session(Settings(), 5, "plain", now=T, last_activity_ms=None)
 

@@ -147,7 +147,7 @@ def test_conflict_stats_add_up_the_workspaces_pauses_and_resumes(
 
     assert response.json == {"success": True, "data": {
         "total_paused": 2, "total_resumed_today": 3, "average_pause_duration": 50.0,
-        "campaigns_paused_multiple_times": 2}}
+        "campaigns_paused_multiple_times": 2, "total_held": 0}}
 
 
 def test_resumes_before_midnight_utc_are_not_counted_today(
@@ -164,7 +164,7 @@ def test_resumes_before_midnight_utc_are_not_counted_today(
 def test_conflict_stats_of_a_quiet_workspace_are_zero(client, db):
     data = client.simulate_get("/api/v1/workspaces/9/conflict-stats", headers=API).json["data"]
     assert data == {"total_paused": 0, "total_resumed_today": 0, "average_pause_duration": 0.0,
-                    "campaigns_paused_multiple_times": 0}
+                    "campaigns_paused_multiple_times": 0, "total_held": 0}
 
 
 def test_healthz_answers_without_credentials(client):

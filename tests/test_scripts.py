@@ -155,7 +155,7 @@ def history(env, account_factory):
 
 
 EXPECTED = {"total_paused": 2, "total_resumed_today": 3, "average_pause_duration": 30.0,
-            "campaigns_paused_multiple_times": 2}
+            "campaigns_paused_multiple_times": 2, "total_held": 0}
 
 
 def test_stats_prints_the_workspace_figures_as_json_or_as_a_table_naming_each(

@@ -129,3 +129,25 @@ def test_a_bad_secret_among_several_is_named_by_its_place_without_its_value():
 
     assert "WEBHOOK_SECRET (secret 2 of 2)" in str(error.value)
     assert "not*base64" not in str(error.value)
+
+
+def test_events_go_to_the_url_signed_with_the_secret_on_a_queue_of_their_own():
+    settings = Settings.from_env({"EVENTS_WEBHOOK_URL": "https://sender.example/hooks",
+                                  "EVENTS_WEBHOOK_SECRET": SECRET})
+
+    assert (settings.events_url, settings.events_secret) == ("https://sender.example/hooks",
+                                                             SECRET)
+    assert settings.events_queue == "campaign-conflict-events"
+    assert Settings.from_env({}).events_url is None
+
+
+@pytest.mark.parametrize("env, names", [
+    ({"EVENTS_WEBHOOK_URL": "https://sender.example/hooks"}, "EVENTS_WEBHOOK_SECRET is not"),
+    ({"EVENTS_WEBHOOK_URL": "sender.example/hooks", "EVENTS_WEBHOOK_SECRET": SECRET},
+     "EVENTS_WEBHOOK_URL='sender.example/hooks' is not an http"),
+    ({"EVENTS_WEBHOOK_URL": "https://sender.example", "EVENTS_WEBHOOK_SECRET": "whsec_"},
+     "EVENTS_WEBHOOK_SECRET is not a whsec_"),
+])
+def test_a_bad_events_setting_stops_the_process_naming_the_variable(env, names):
+    with pytest.raises(ConfigError, match=names):
+        Settings.from_env(env)

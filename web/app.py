@@ -16,6 +16,14 @@ from models.errors import ConfigError, UnknownSession
 from models.settings import Settings
 from models.tables import WhatsappAccount
 from web import errors
+from web.control import (
+    FollowUp,
+    HoldSession,
+    ResumeSession,
+    SessionList,
+    SessionState,
+    follow_up_by_actors,
+)
 from web.metrics import MetricsResource
 from web.openapi import OpenApiResource
 from web.reads import ConflictStats, Health, LastActivity, Ready, SendPermission
@@ -26,9 +34,11 @@ def create_app(
     settings: Settings, store: ActivityStore, enqueue_pause: EnqueuePause,
     resolve_workspace: Callable[[str], int] | None = None,
     clock: Callable[[], float] = time.time,
+    follow_up: FollowUp = follow_up_by_actors,
 ) -> falcon.App:
     """The app on the collaborators it is handed; `clock` (epoch seconds) is every
-    resource's idea of now."""
+    resource's idea of now; `follow_up` schedules the check and sends the events of an
+    operator's action once it is committed."""
     app = falcon.App(middleware=[CloseDatabase()])
     errors.install(app)
     webhook = WebhookResource(settings, store, enqueue_pause,
@@ -45,6 +55,12 @@ def create_app(
                   SendPermission(settings, store, clock))
     app.add_route("/api/v1/workspaces/{workspace_id}/conflict-stats",
                   ConflictStats(settings, store, clock))
+    session = "/api/v1/workspaces/{workspace_id}/sessions/{session_id}"
+    control = (settings, store, clock, follow_up)
+    app.add_route(session, SessionState(*control))
+    app.add_route(session + "/resume", ResumeSession(*control))
+    app.add_route(session + "/hold", HoldSession(*control))
+    app.add_route("/api/v1/sessions", SessionList(*control))
     app.add_route("/healthz", Health())
     app.add_route("/readyz", Ready(store))
     app.add_route("/metrics", MetricsResource())

@@ -13,6 +13,7 @@ from models.errors import (
     InvalidPayload,
     PayloadTooLarge,
     PhoneguardError,
+    SessionNotFound,
     StoreUnavailable,
     Unauthorized,
 )
@@ -22,6 +23,7 @@ log = logging.getLogger("phoneguard.web")
 STATUS = {
     BadRequest: falcon.HTTP_400,
     Unauthorized: falcon.HTTP_401,
+    SessionNotFound: falcon.HTTP_404,
     PayloadTooLarge: falcon.HTTP_413,
     InvalidPayload: falcon.HTTP_422,
     StoreUnavailable: falcon.HTTP_503,

@@ -12,11 +12,15 @@ import datetime as dt
 import logging
 
 import dramatiq
+import redis
 
 from actors import events, runtime
 from actors.backoff import GaveUp, retry_schedule
+from models import deployment_metrics
+from models.activity import to_ms
 from models.conflict import Check, Outcome, check_resume, pause_session
 from models.db import utcnow
+from models.deployment_metrics import PAUSE_LATENCY, RESUME_LATENESS, Histogram
 
 log = logging.getLogger("phoneguard.actors")
 
@@ -29,8 +33,10 @@ _queue = runtime.current().settings.queue
 @dramatiq.actor(queue_name=_queue, max_retries=len(PAUSE_BACKOFF), time_limit=30_000,
                 throws=(GaveUp,))
 @retry_schedule(*PAUSE_BACKOFF)
-def handle_mobile_activity(workspace_id: int, session_id: str, device_type: str = "unknown"):
-    """Pause every ongoing campaign of the session, then schedule its resume check."""
+def handle_mobile_activity(workspace_id: int, session_id: str, device_type: str = "unknown",
+                           received_ms: int | None = None):
+    """Pause every ongoing campaign of the session, then schedule its resume check.
+    `received_ms`: when web took the webhook (epoch ms), for the pause latency metric."""
     rt = runtime.current()
     # Cleared before reading the database: activity from here on queues a pause of its own.
     activity = rt.store.pause_started(workspace_id, session_id)
@@ -41,7 +47,9 @@ def handle_mobile_activity(workspace_id: int, session_id: str, device_type: str 
     )
     # The delay counts from now, not from before the transaction: a pause that waited for
     # the database lock must still check at last activity + cooldown, not that much later.
-    follow_up(outcome, now=utcnow())
+    committed = utcnow()
+    follow_up(outcome, now=committed)
+    observe(PAUSE_LATENCY, outcome, since_ms=received_ms, now=committed)
     log.info("paused workspace=%s session=%s device=%s campaigns=%s", workspace_id,
              session_id, device_type, outcome.campaign_ids)
 
@@ -49,9 +57,11 @@ def handle_mobile_activity(workspace_id: int, session_id: str, device_type: str 
 @dramatiq.actor(queue_name=_queue, max_retries=len(RESUME_BACKOFF), time_limit=60_000,
                 throws=(GaveUp,))
 @retry_schedule(*RESUME_BACKOFF)
-def auto_resume_campaign(workspace_id: int, session_id: str, paused_at: str, attempt: int = 1):
+def auto_resume_campaign(workspace_id: int, session_id: str, paused_at: str, attempt: int = 1,
+                         due_ms: int | None = None):
     """Resume the session's campaigns paused at or before `paused_at` once the phone has been
-    quiet for their cooldown; check again when it will be, or resume all on the last attempt."""
+    quiet for their cooldown; check again when it will be, or resume all on the last attempt.
+    `due_ms`: when this check was due (epoch ms), for the resume lateness metric."""
     rt = runtime.current()
     activity = rt.store.get(workspace_id, session_id)
     check = Check(workspace_id, session_id, dt.datetime.fromisoformat(paused_at), attempt, 0)
@@ -60,7 +70,9 @@ def auto_resume_campaign(workspace_id: int, session_id: str, paused_at: str, att
         rt.settings, check, now=now,
         last_activity_ms=activity.last_activity_ms if activity else None,
     )
-    follow_up(outcome, now=utcnow())  # as above: due time, not lock wait later
+    committed = utcnow()
+    follow_up(outcome, now=committed)  # as above: due time, not lock wait later
+    observe(RESUME_LATENESS, outcome, since_ms=due_ms, now=committed)
     if outcome.campaign_ids:
         log.info("resumed workspace=%s session=%s attempt=%s campaigns=%s", workspace_id,
                  session_id, attempt, outcome.campaign_ids)
@@ -78,5 +90,19 @@ def schedule(check: Check, *, now: dt.datetime) -> dramatiq.Message:
     delay = check.delay_ms(now) or None  # a zero delay would still go through the delay queue
     return auto_resume_campaign.send_with_options(
         args=(check.workspace_id, check.session_id, check.paused_at.isoformat(), check.attempt),
-        delay=delay,
+        kwargs={"due_ms": check.due_ms}, delay=delay,
     )
+
+
+def observe(histogram: Histogram, outcome: Outcome, *, since_ms: int | None,
+            now: dt.datetime) -> None:
+    """Count the time from `since_ms` to the commit of a pause or resume that changed
+    campaigns, where web's /metrics reads it. Never fails the job: the campaigns are
+    committed, and a retry would find nothing to do and so observe nothing."""
+    if since_ms is None or not outcome.campaign_ids:
+        return
+    try:
+        deployment_metrics.observe(runtime.current().store.client, histogram,
+                                   (to_ms(now) - since_ms) / 1000)
+    except redis.RedisError as exc:
+        log.warning("could not count %s (%s)", histogram.name, exc)

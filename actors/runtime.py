@@ -15,6 +15,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage
 
 from actors.db_middleware import DatabaseConnection
+from models import keys
 from models.activity import ActivityStore
 from models.settings import Settings
 
@@ -44,7 +45,7 @@ def setup(
 ) -> Runtime:
     global _current
     client = client or redis_client(settings.redis_url)
-    broker = broker or RedisBroker(client=client)
+    broker = broker or RedisBroker(client=client, namespace=keys.BROKER_NAMESPACE)
     broker.add_middleware(CurrentMessage())
     broker.add_middleware(DatabaseConnection())
     dramatiq.set_broker(broker)

@@ -65,3 +65,31 @@ def parse_activity(key: str) -> tuple[int, str]:
 def parse_pause_pending(key: str) -> tuple[int, str]:
     """(workspace_id, session_id) of a pause-pending marker."""
     return parse_activity(key)  # the same {kind}:{ws}:{sid} shape
+
+
+# -- Dramatiq's RedisBroker keys (dramatiq/brokers/redis/dispatch.lua), under its namespace --
+
+BROKER_NAMESPACE = "dramatiq"  # the RedisBroker of actors.runtime is built with it
+
+
+def broker_queue(queue: str, namespace: str = BROKER_NAMESPACE) -> str:
+    """List of the ids of `queue`'s messages waiting for a worker (`queue` may be a
+    delay queue, `{name}.DQ`)."""
+    return f"{namespace}:{queue}"
+
+
+def broker_heartbeats(namespace: str = BROKER_NAMESPACE) -> str:
+    """Sorted set of the ids of the worker processes consuming, by last heartbeat."""
+    return f"{namespace}:__heartbeats__"
+
+
+def broker_acks(worker_id: str, queue: str, namespace: str = BROKER_NAMESPACE) -> str:
+    """Set of the ids of `queue`'s messages one worker fetched and has not acknowledged."""
+    return f"{namespace}:__acks__.{worker_id}.{queue}"
+
+
+# -- metrics observed in the worker, read by web's /metrics ---------------------------------
+
+def histogram(metric: str) -> str:
+    """Hash of one histogram's bucket counts, observation count and sum."""
+    return f"{PREFIX}:histogram:{metric}"

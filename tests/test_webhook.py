@@ -218,7 +218,7 @@ def test_an_unreachable_redis_is_a_503_and_nothing_is_queued(
     assert pause_jobs(stub_broker) == [] and conflict_keys(redis_client) == []
 
 
-def broker_down(*args):
+def broker_down(*args, **kwargs):
     raise redis.ConnectionError("broker unreachable")
 
 

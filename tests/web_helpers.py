@@ -85,10 +85,12 @@ def unreachable_store(settings) -> ActivityStore:
     return ActivityStore(client, activity_ttl=settings.activity_ttl)
 
 
-def enqueue_pause(workspace_id: int, session_id: str, device_type: str):
+def enqueue_pause(workspace_id: int, session_id: str, device_type: str,
+                  received_ms: int | None = None):
     from actors.conflict import handle_mobile_activity
 
-    return handle_mobile_activity.send(workspace_id, session_id, device_type)
+    return handle_mobile_activity.send(workspace_id, session_id, device_type,
+                                       received_ms=received_ms)
 
 
 @pytest.fixture

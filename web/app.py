@@ -24,7 +24,7 @@ from web.control import (
     SessionState,
     follow_up_by_actors,
 )
-from web.metrics import MetricsResource
+from web.metrics import DeploymentCollector, MetricsResource
 from web.openapi import OpenApiResource
 from web.reads import ConflictStats, Health, LastActivity, Ready, SendPermission
 from web.webhook import EnqueuePause, WebhookResource
@@ -63,7 +63,7 @@ def create_app(
     app.add_route("/api/v1/sessions", SessionList(*control))
     app.add_route("/healthz", Health())
     app.add_route("/readyz", Ready(store))
-    app.add_route("/metrics", MetricsResource())
+    app.add_route("/metrics", MetricsResource(DeploymentCollector(store.client, settings.queue)))
     app.add_route("/openapi.json", OpenApiResource())
     return app
 

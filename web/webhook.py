@@ -18,7 +18,8 @@ from models.settings import Settings
 from web import devices, gateways, metrics
 from web.auth import WebhookAuth
 
-EnqueuePause = Callable[[int, str, str], object]
+# (workspace_id, session_id, device_type, received_ms=epoch ms when the webhook was taken)
+EnqueuePause = Callable[..., object]
 READ_CHUNK = 64 * 1024
 ResolveWorkspace = Callable[[str], int]
 
@@ -65,7 +66,7 @@ class WebhookResource:
         if recorded.duplicate:
             return {"success": True, "duplicate": True, "message": "Already received"}
         if recorded.pause_queued:
-            self.queue_pause(event)
+            self.queue_pause(event, received_ms=now_ms)
         data = {"workspace_id": event.workspace_id, "session_id": event.session_id,
                 **report.device.as_data()}
         if not trigger:
@@ -101,9 +102,10 @@ class WebhookResource:
         return ActivityEvent(workspace, report.session_id, report.device_type, report.message_id,
                              delivery_id)
 
-    def queue_pause(self, event: ActivityEvent) -> None:
+    def queue_pause(self, event: ActivityEvent, *, received_ms: int) -> None:
         try:
-            self.enqueue_pause(event.workspace_id, event.session_id, event.device_type)
+            self.enqueue_pause(event.workspace_id, event.session_id, event.device_type,
+                               received_ms=received_ms)
         except (redis.RedisError, dramatiq.errors.DramatiqError) as exc:
             # Nothing half-written: drop the markers so the gateway's retry is taken afresh.
             with contextlib.suppress(StoreUnavailable):

@@ -14,6 +14,7 @@ from models.db import database
 from models.errors import InvalidPayload
 from models.reports import conflict_stats, last_activity, send_permission
 from models.settings import Settings
+from web import session_cookie
 from web.auth import check_bearer
 from web.gateways import workspace_field
 
@@ -30,6 +31,9 @@ class _Authenticated:
         return dt.datetime.fromtimestamp(self.clock(), dt.UTC).replace(tzinfo=None)
 
     def authenticate(self, req: falcon.Request) -> None:
+        """Bearer API_TOKEN, or the operator page's sign-in cookie (web.session_cookie)."""
+        if session_cookie.signed_in(self.settings, req, now=self.clock()):
+            return
         check_bearer(self.settings, req.get_header("Authorization"))
 
 

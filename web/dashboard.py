@@ -1,0 +1,105 @@
+"""GET /dashboard: the operator page. Signing in takes API_TOKEN through a form and leaves a
+signed, expiring cookie (web.session_cookie); the page lists the sessions the control API's
+list does and acts through the control API itself, which accepts that cookie."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import time
+from collections.abc import Callable
+from urllib.parse import parse_qs
+
+import falcon
+
+from models.errors import Unauthorized
+from models.settings import Settings
+from web import dashboard_page as html
+from web import session_cookie
+from web.webhook import read_body
+
+# Naive UTC now -> the sessions as GET /api/v1/sessions lists them.
+ListSessions = Callable[[dt.datetime], list[dict]]
+MAX_FORM_BYTES = 4096
+WRONG_TOKEN = "Wrong token: that is not this deployment's API_TOKEN. Nothing was signed in."
+NO_TOKEN = "API_TOKEN is not set on this server, so the operator page is closed."
+
+
+class _Page:
+    def __init__(self, settings: Settings, sessions: ListSessions,
+                 clock: Callable[[], float] = time.time):
+        self.settings = settings
+        self.sessions = sessions
+        self.clock = clock
+
+    def signed_in(self, req: falcon.Request) -> bool:
+        return session_cookie.signed_in(self.settings, req, now=self.clock())
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.clock(), dt.UTC).replace(tzinfo=None)
+
+
+class Dashboard(_Page):
+    def on_get(self, req, resp):
+        nonce = _html(resp)
+        if not self.signed_in(req):
+            resp.text = html.sign_in(nonce, None if self.settings.api_token else NO_TOKEN)
+            return
+        now = self.now()
+        resp.text = html.page(self.sessions(now), now=now, nonce=nonce)
+
+
+class SessionsFragment(_Page):
+    """What the page fetches every few seconds: its sessions, rendered."""
+
+    def on_get(self, req, resp):
+        if not self.signed_in(req):
+            raise Unauthorized("Sign in at /dashboard first")
+        _html(resp)
+        now = self.now()
+        resp.text = html.fragment(self.sessions(now), now=now)
+
+
+class SignIn(_Page):
+    def on_post(self, req, resp):
+        fields = parse_qs(read_body(req, MAX_FORM_BYTES).decode(errors="replace"))
+        token = (fields.get("token") or [""])[0].strip()
+        if not session_cookie.token_matches(self.settings, token):
+            resp.status = falcon.HTTP_401
+            resp.text = html.sign_in(_html(resp),
+                                     WRONG_TOKEN if self.settings.api_token else NO_TOKEN)
+            return
+        session_cookie.set_on(resp, req, session_cookie.issue(self.settings, now=self.clock()))
+        resp.status = falcon.HTTP_303
+        resp.location = "/dashboard"
+
+
+class SignOut(_Page):
+    def on_post(self, req, resp):
+        session_cookie.set_on(resp, req, "", max_age=0)
+        resp.status = falcon.HTTP_303
+        resp.location = "/dashboard"
+
+
+def _html(resp: falcon.Response) -> str:
+    """HTML headers that let only this response's inline style and script run, keep the page
+    out of frames and caches; returns the nonce."""
+    nonce = secrets.token_urlsafe(16)
+    resp.content_type = falcon.MEDIA_HTML
+    resp.set_header("Content-Security-Policy", (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"))
+    resp.set_header("Cache-Control", "no-store")
+    resp.set_header("X-Content-Type-Options", "nosniff")
+    resp.set_header("X-Frame-Options", "DENY")
+    resp.set_header("Referrer-Policy", "no-referrer")
+    return nonce
+
+
+def add_routes(app: falcon.App, settings: Settings, sessions: ListSessions,
+               clock: Callable[[], float] = time.time) -> None:
+    """The page's four routes."""
+    app.add_route("/dashboard", Dashboard(settings, sessions, clock))
+    app.add_route("/dashboard/sessions", SessionsFragment(settings, sessions, clock))
+    app.add_route("/dashboard/sign-in", SignIn(settings, sessions, clock))
+    app.add_route("/dashboard/sign-out", SignOut(settings, sessions, clock))

@@ -76,7 +76,7 @@ class SignIn(_Page):
 
 class SignOut(_Page):
     def on_post(self, req, resp):
-        session_cookie.set_on(resp, req, "", max_age=0)
+        session_cookie.clear_on(resp)
         resp.status = falcon.HTTP_303
         resp.location = "/dashboard"
 

@@ -66,9 +66,13 @@ def signed_in(settings: Settings, req: falcon.Request, *, now: float) -> bool:
     return any(valid(settings, value, now=now) for value in req.get_cookie_values(NAME) or [])
 
 
-def set_on(resp: falcon.Response, req: falcon.Request, value: str,
-           max_age: int = LIFETIME_SECONDS) -> None:
-    """Set (or, with an empty value and max_age 0, clear) the cookie; Secure whenever the
-    operator reached us over https, directly or through the platform's router."""
-    resp.set_cookie(NAME, value, max_age=max_age, path="/", http_only=True, same_site="Strict",
-                    secure=req.forwarded_scheme == "https")
+def set_on(resp: falcon.Response, req: falcon.Request, value: str) -> None:
+    """Set the cookie; Secure whenever the operator reached us over https, directly or
+    through the platform's router."""
+    resp.set_cookie(NAME, value, max_age=LIFETIME_SECONDS, path="/", http_only=True,
+                    same_site="Strict", secure=req.forwarded_scheme == "https")
+
+
+def clear_on(resp: falcon.Response) -> None:
+    """Tell the browser to drop the cookie (an empty value that expired long ago)."""
+    resp.unset_cookie(NAME, path="/", same_site="Strict")

@@ -15,7 +15,7 @@ from models.db import database
 from models.errors import ConfigError, UnknownSession
 from models.settings import Settings
 from models.tables import WhatsappAccount
-from web import errors
+from web import dashboard, errors
 from web.control import (
     FollowUp,
     HoldSession,
@@ -65,6 +65,7 @@ def create_app(
     app.add_route("/readyz", Ready(store))
     app.add_route("/metrics", MetricsResource(DeploymentCollector(store.client, settings.queue)))
     app.add_route("/openapi.json", OpenApiResource())
+    dashboard.add_routes(app, settings, store, clock)
     return app
 
 

@@ -12,7 +12,9 @@ from urllib.parse import parse_qs
 
 import falcon
 
+from models.activity import ActivityStore
 from models.errors import Unauthorized
+from models.sessions import list_sessions
 from models.settings import Settings
 from web import dashboard_page as html
 from web import session_cookie
@@ -96,9 +98,13 @@ def _html(resp: falcon.Response) -> str:
     return nonce
 
 
-def add_routes(app: falcon.App, settings: Settings, sessions: ListSessions,
+def add_routes(app: falcon.App, settings: Settings, store: ActivityStore,
                clock: Callable[[], float] = time.time) -> None:
-    """The page's four routes."""
+    """The page's four routes, listing what GET /api/v1/sessions lists."""
+
+    def sessions(now: dt.datetime) -> list[dict]:
+        return list_sessions(settings, store.live_sessions(), now=now)
+
     app.add_route("/dashboard", Dashboard(settings, sessions, clock))
     app.add_route("/dashboard/sessions", SessionsFragment(settings, sessions, clock))
     app.add_route("/dashboard/sign-in", SignIn(settings, sessions, clock))

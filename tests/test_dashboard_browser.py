@@ -49,7 +49,8 @@ def browser_ready():
         pytest.skip(problem)
 
 
-def open_browser(width: int = 1280, height: int = 900, phone: bool = False):
+def open_browser(width: int = 1280, height: int = 900, phone: bool = False,
+                 *extra_flags: str):
     """A fresh Chromium with a profile of its own; nothing is downloaded (Selenium Manager is
     never asked: the driver and the binary are given)."""
     from selenium import webdriver
@@ -58,7 +59,8 @@ def open_browser(width: int = 1280, height: int = 900, phone: bool = False):
     profile = tempfile.mkdtemp(prefix="phoneguard-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in (*FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}"):
+    for flag in (*FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}",
+                 *extra_flags):
         options.add_argument(flag)
     if phone:
         options.add_experimental_option("mobileEmulation", {"deviceMetrics": {
@@ -99,19 +101,33 @@ def card(driver, session_id: str):
     return None
 
 
+def phone_message(stack: Stack, workspace_id: int, session_id: str) -> None:
+    status, reply = stack.post("/api/v1/whatsapp/webhook",
+                               node_event(session_id, workspace_id, message_id=session_id),
+                               e2e.token_headers(stack.env["WEBHOOK_TOKEN"]))
+    assert status == 200, reply
+
+
 @pytest.fixture(scope="module")
 def paused_stack(browser_ready):
+    """SESSION paused by a phone message; beside it a held session, an active one (phone used,
+    nothing to pause) and a paused one in another workspace."""
     env = {"CAMPAIGN_CONFLICT_TIER_COOLDOWN": f"1:{COOLDOWN}"}
     with Stack(env=env) as stack:
-        stack.run_script("seed", "--workspace", str(WORKSPACE), "--session", SESSION,
-                         "--tier", "1", "--campaigns", "2")
+        for ws, sid, campaigns in ((WORKSPACE, SESSION, 2), (WORKSPACE, "reception", 1),
+                                   (WORKSPACE, "sales", 0), (9, "support", 1)):
+            stack.run_script("seed", "--workspace", str(ws), "--session", sid, "--tier", "1",
+                             "--campaigns", str(campaigns))
         stack.start("web")
         e2e.start_worker(stack)
-        status, reply = stack.post("/api/v1/whatsapp/webhook",
-                                   node_event(SESSION, WORKSPACE, message_id="browser-m1"),
-                                   e2e.token_headers(stack.env["WEBHOOK_TOKEN"]))
+        for ws, sid in ((WORKSPACE, SESSION), (WORKSPACE, "sales"), (9, "support")):
+            phone_message(stack, ws, sid)
+        status, reply = stack.post(f"/api/v1/workspaces/{WORKSPACE}/sessions/reception/hold",
+                                   {"minutes": 30},
+                                   {"Authorization": f"Bearer {stack.env['API_TOKEN']}"})
         assert status == 200, reply
         e2e.wait_for_status(stack, WORKSPACE, SESSION, "paused_mobile", 10)
+        e2e.wait_for_status(stack, 9, "support", "paused_mobile", 10)
         yield stack
 
 
@@ -122,8 +138,9 @@ def test_a_wrong_token_is_refused_with_a_message_and_shows_nothing_else(paused_s
     try:
         sign_in(driver, paused_stack, "not-the-token")
 
-        alert = driver.find_element(By.CSS_SELECTOR, "[role=alert]").text
-        assert "Wrong token" in alert
+        (alert,) = wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, "[role=alert]"),
+                              "the refusal")
+        assert "Wrong token" in alert.text
         assert driver.find_elements(By.ID, "sessions") == []
         assert driver.get_cookies() == []
     finally:
@@ -175,9 +192,9 @@ def keep_screenshots(stack: Stack) -> None:
     target = os.environ.get("PHONEGUARD_SCREENSHOT_DIR")
     if not target:
         return
-    for name, width, height, phone in (("dashboard.png", 1100, 520, False),
-                                       ("dashboard-phone.png", 390, 760, True)):
-        driver, profile = open_browser(width, height, phone)
+    for name, width, height, phone in (("dashboard.png", 1200, 820, False),
+                                       ("dashboard-phone.png", 390, 844, True)):
+        driver, profile = open_browser(width, height, phone, "--hide-scrollbars")
         try:
             sign_in(driver, stack, stack.env["API_TOKEN"])
             wait_until(lambda d=driver: card(d, SESSION), "the card")

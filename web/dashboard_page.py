@@ -45,10 +45,11 @@ padding:.55rem .9rem;min-height:2.75rem;cursor:pointer;background:#fff;color:var
 button.primary{background:var(--accent);color:#fff}
 button:disabled{opacity:.55;cursor:wait}
 header button{border-color:#fff;background:transparent;color:#fff;min-height:2.25rem}
-.status{color:var(--muted);font-size:.9rem;margin:0}
+.status{color:var(--muted);font-size:.9rem;margin:1rem 0 0}
 .flash{padding:.6rem .8rem;border-radius:.45rem;background:#e8f0fe;margin:0 0 .75rem}
 .flash.error,.error{background:#fdecea;color:var(--paused)}
 .empty{color:var(--muted)}
+.at{display:block;color:var(--muted);font-size:.8rem}
 .signin{max-width:24rem;margin:12vh auto;background:var(--card);border:1px solid var(--line);
 border-radius:.6rem;padding:1.25rem}
 .signin h1{font-size:1.25rem;margin-top:0}
@@ -151,7 +152,7 @@ def page(sessions: list[dict], *, now: dt.datetime, nonce: str) -> str:
         "</button></form></header><main>"
         '<p id="flash" class="flash" role="status" hidden></p>'
         f'<div id="sessions">{fragment(sessions, now=now)}</div>'
-        '<p id="status" class="status"></p></main>'
+        f'<p id="status" class="status">Refreshes every {REFRESH_SECONDS} s</p></main>'
         f'<script nonce="{nonce}">{SCRIPT}</script>'
     ), nonce)
 
@@ -203,8 +204,8 @@ def _last_activity(iso: str | None) -> str:
     if not iso:
         return "<dt>Last activity</dt><dd>none recorded</dd>"
     moment = _parse(iso)
-    return (f'<dt>Last activity</dt><dd>{moment:%H:%M:%S} UTC, '
-            f'<span data-since="{_ms(moment)}"></span></dd>')
+    return (f'<dt>Last activity</dt><dd><span data-since="{_ms(moment)}"></span>'
+            f'<small class="at">{moment:%Y-%m-%d %H:%M:%S} UTC</small></dd>')
 
 
 def _parse(iso: str) -> dt.datetime:

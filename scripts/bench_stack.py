@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from models import keys
 from models.db import database, open_database
 from models.settings import Settings
 from models.tables import ONGOING, Campaign, WhatsappAccount
@@ -110,9 +111,9 @@ def queued_and_taken(client, queue: str) -> tuple[int, int]:
     the keyspace, whose tens of thousands of activity keys made frequent sampling cost the
     worker it measures a fifth of a core)."""
     pipe = client.pipeline(transaction=False)
-    pipe.llen(f"dramatiq:{queue}")
-    for worker_id in client.zrange("dramatiq:__heartbeats__", 0, -1):
-        pipe.scard(f"dramatiq:__acks__.{worker_id.decode()}.{queue}")
+    pipe.llen(keys.broker_queue(queue))
+    for worker_id in client.zrange(keys.broker_heartbeats(), 0, -1):
+        pipe.scard(keys.broker_acks(worker_id.decode(), queue))
     waiting, *taken = pipe.execute()
     return waiting, sum(taken)
 

@@ -15,7 +15,6 @@ from collections.abc import Callable
 
 import redis
 from dramatiq import Message
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import dq_name, xq_name
 
 from actors.runtime import redis_client
@@ -27,8 +26,6 @@ from models.reports import paused_campaigns
 from models.settings import Settings
 from scripts.cli import guarded
 
-# actors.runtime builds its RedisBroker without a namespace, so Dramatiq's default applies.
-NAMESPACE = RedisBroker.__init__.__kwdefaults__["namespace"]
 ACTIVITY_ORDER = ("last_activity", "device_type", "message_count", "first_activity",
                   "last_message_id", "last_activity_ms")
 MAX_JOBS = 200  # listed; the depths above them count every one
@@ -90,9 +87,10 @@ def queue_keys(queue: str) -> dict[str, str]:
     """The RedisBroker's keys for `queue` (see dramatiq/brokers/redis/dispatch.lua): a list of
     waiting ids and a hash of every unacknowledged message, the same pair for the delay queue,
     and a sorted set of dead letters."""
-    main, delayed = f"{NAMESPACE}:{queue}", f"{NAMESPACE}:{dq_name(queue)}"
+    main, delayed = keys.broker_queue(queue), keys.broker_queue(dq_name(queue))
     return {"waiting": main, "messages": f"{main}.msgs", "delayed_waiting": delayed,
-            "delayed_messages": f"{delayed}.msgs", "dead_letters": f"{NAMESPACE}:{xq_name(queue)}"}
+            "delayed_messages": f"{delayed}.msgs",
+            "dead_letters": keys.broker_queue(xq_name(queue))}
 
 
 def queue_depths(client: redis.Redis, queue: str) -> dict:

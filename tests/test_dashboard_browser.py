@@ -17,7 +17,7 @@ import pytest
 
 from scripts.stack import Stack
 from tests import e2e_helpers as e2e
-from tests.web_helpers import node_event
+from tests.fixtures import node_event
 
 pytestmark = pytest.mark.processes
 

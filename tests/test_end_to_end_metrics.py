@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from scripts.stack import Stack
 from tests import e2e_helpers as e2e
-from tests.web_helpers import node_event
+from tests.fixtures import node_event
 
 pytestmark = pytest.mark.processes
 

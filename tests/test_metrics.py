@@ -16,7 +16,8 @@ from models import deployment_metrics as shared
 from models import keys
 from models.activity import ActivityEvent
 from models.tables import Campaign
-from tests.web_helpers import node_event, post, unreachable_store
+from tests.fixtures import node_event
+from tests.web_helpers import post, unreachable_store
 from web.metrics import DeploymentCollector
 
 QUEUE = "campaign-conflict"

@@ -3,7 +3,8 @@ each process runs on: histograms the worker observes, kept in Redis hashes; the 
 Dramatiq holds; the campaigns and sessions paused, from the database.
 
 A platform routes HTTP to `web` only, so a worker's own registry could never be scraped; the
-shared stores can. Every read here is one round trip or one indexed count, whatever the size.
+shared stores can. Reads are a few round trips, never a SCAN; the two counts walk the paused
+rows through the status index (docs/operating.md has what a scrape costs).
 """
 
 from __future__ import annotations

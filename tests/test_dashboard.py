@@ -95,6 +95,22 @@ def test_a_signed_in_page_lists_live_and_paused_sessions_with_countdowns(
     assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
 
 
+def test_the_page_can_show_one_workspace(page, store, account_factory):
+    account_factory(workspace_id=1, session_id="one")
+    account_factory(workspace_id=2, session_id="two")
+    typed(store, 1, "one", int(NOW * 1000))
+    typed(store, 2, "two", int(NOW * 1000))
+    cookie = cookie_of(sign_in(page))
+
+    everything = page.simulate_get("/dashboard", headers=cookie).text
+    second = page.simulate_get("/dashboard/sessions", params={"workspace_id": 2},
+                               headers=cookie).text
+
+    assert 'data-sid="one"' in everything and 'data-sid="two"' in everything
+    assert 'data-sid="two"' in second and 'data-sid="one"' not in second
+    assert "Workspace 2" in second and "Workspace 1" not in second
+
+
 def test_everything_rendered_from_outside_is_escaped(page, store, account_factory):
     hostile = '<img src=x onerror="alert(1)">&'
     account_factory(session_id=hostile)

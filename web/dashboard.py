@@ -18,10 +18,11 @@ from models.sessions import list_sessions
 from models.settings import Settings
 from web import dashboard_page as html
 from web import session_cookie
+from web.reads import _required_workspace
 from web.webhook import read_body
 
-# Naive UTC now -> the sessions as GET /api/v1/sessions lists them.
-ListSessions = Callable[[dt.datetime], list[dict]]
+# (naive UTC now, workspace or None for all) -> the sessions as GET /api/v1/sessions lists them.
+ListSessions = Callable[[dt.datetime, int | None], list[dict]]
 MAX_FORM_BYTES = 4096
 WRONG_TOKEN = "Wrong token: that is not this deployment's API_TOKEN. Nothing was signed in."
 NO_TOKEN = "API_TOKEN is not set on this server, so the operator page is closed."
@@ -40,6 +41,11 @@ class _Page:
     def now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.clock(), dt.UTC).replace(tzinfo=None)
 
+    def listed(self, req: falcon.Request, now: dt.datetime) -> list[dict]:
+        """The sessions, of the one workspace in ?workspace_id= when it is given."""
+        return self.sessions(now, _required_workspace(req.get_param("workspace_id"))
+                             if req.get_param("workspace_id") is not None else None)
+
 
 class Dashboard(_Page):
     def on_get(self, req, resp):
@@ -48,7 +54,7 @@ class Dashboard(_Page):
             resp.text = html.sign_in(nonce, None if self.settings.api_token else NO_TOKEN)
             return
         now = self.now()
-        resp.text = html.page(self.sessions(now), now=now, nonce=nonce)
+        resp.text = html.page(self.listed(req, now), now=now, nonce=nonce)
 
 
 class SessionsFragment(_Page):
@@ -59,7 +65,7 @@ class SessionsFragment(_Page):
             raise Unauthorized("Sign in at /dashboard first")
         _html(resp)
         now = self.now()
-        resp.text = html.fragment(self.sessions(now), now=now)
+        resp.text = html.fragment(self.listed(req, now), now=now)
 
 
 class SignIn(_Page):
@@ -102,8 +108,9 @@ def add_routes(app: falcon.App, settings: Settings, store: ActivityStore,
                clock: Callable[[], float] = time.time) -> None:
     """The page's four routes, listing what GET /api/v1/sessions lists."""
 
-    def sessions(now: dt.datetime) -> list[dict]:
-        return list_sessions(settings, store.live_sessions(), now=now)
+    def sessions(now: dt.datetime, workspace_id: int | None) -> list[dict]:
+        return list_sessions(settings, store.live_sessions(workspace_id), now=now,
+                             workspace_id=workspace_id)
 
     app.add_route("/dashboard", Dashboard(settings, sessions, clock))
     app.add_route("/dashboard/sessions", SessionsFragment(settings, sessions, clock))

@@ -84,7 +84,8 @@ SCRIPT = """
   function show(text,bad){flash.textContent=text; flash.hidden=!text;
     flash.className=bad?'flash error':'flash';}
   function refresh(){
-    return fetch('/dashboard/sessions',{credentials:'same-origin',headers:{'__HEADER__':'1'}})
+    return fetch('/dashboard/sessions'+location.search,
+        {credentials:'same-origin',headers:{'__HEADER__':'1'}})
       .then(function(r){
         if(r.status===401){location.reload();return;}
         if(!r.ok){throw new Error('the server answered '+r.status);}

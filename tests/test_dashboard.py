@@ -186,6 +186,18 @@ def test_signing_out_clears_the_cookie(page):
     assert cleared.value == "" and cleared.expires <= dt.datetime.now(dt.UTC)
 
 
+def test_a_signed_in_refresh_while_redis_is_down_is_a_json_503(
+        make_client, settings, clock, db):
+    from tests.web_helpers import unreachable_store
+
+    cookie = cookie_of(sign_in(make_client(clock=clock)))
+    down = make_client(store=unreachable_store(settings), clock=clock)
+
+    response = down.simulate_get("/dashboard/sessions", headers=cookie)
+
+    assert response.status_code == 503 and response.json["success"] is False
+
+
 def test_with_no_api_token_configured_nobody_can_sign_in(make_client, settings, clock, db):
     import dataclasses
 

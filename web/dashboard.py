@@ -49,12 +49,13 @@ class _Page:
 
 class Dashboard(_Page):
     def on_get(self, req, resp):
-        nonce = _html(resp)
+        nonce = secrets.token_urlsafe(16)
         if not self.signed_in(req):
-            resp.text = html.sign_in(nonce, None if self.settings.api_token else NO_TOKEN)
-            return
-        now = self.now()
-        resp.text = html.page(self.listed(req, now), now=now, nonce=nonce)
+            text = html.sign_in(nonce, None if self.settings.api_token else NO_TOKEN)
+        else:
+            now = self.now()
+            text = html.page(self.listed(req, now), now=now, nonce=nonce)
+        _html(resp, text, nonce)
 
 
 class SessionsFragment(_Page):
@@ -63,9 +64,8 @@ class SessionsFragment(_Page):
     def on_get(self, req, resp):
         if not self.signed_in(req):
             raise Unauthorized("Sign in at /dashboard first")
-        _html(resp)
         now = self.now()
-        resp.text = html.fragment(self.listed(req, now), now=now)
+        _html(resp, html.fragment(self.listed(req, now), now=now))
 
 
 class SignIn(_Page):
@@ -73,9 +73,10 @@ class SignIn(_Page):
         fields = parse_qs(read_body(req, MAX_FORM_BYTES).decode(errors="replace"))
         token = (fields.get("token") or [""])[0].strip()
         if not session_cookie.token_matches(self.settings, token):
+            nonce = secrets.token_urlsafe(16)
             resp.status = falcon.HTTP_401
-            resp.text = html.sign_in(_html(resp),
-                                     WRONG_TOKEN if self.settings.api_token else NO_TOKEN)
+            _html(resp, html.sign_in(nonce, WRONG_TOKEN if self.settings.api_token else NO_TOKEN),
+                  nonce)
             return
         session_cookie.set_on(resp, req, session_cookie.issue(self.settings, now=self.clock()))
         resp.status = falcon.HTTP_303
@@ -89,10 +90,12 @@ class SignOut(_Page):
         resp.location = "/dashboard"
 
 
-def _html(resp: falcon.Response) -> str:
-    """HTML headers that let only this response's inline style and script run, keep the page
-    out of frames and caches; returns the nonce."""
-    nonce = secrets.token_urlsafe(16)
+def _html(resp: falcon.Response, text: str, nonce: str = "") -> None:
+    """Answer `text` as HTML, with headers that let only its inline style and script (those
+    carrying `nonce`) run, and keep it out of frames and caches. Set once the text is
+    rendered: an error before that is answered as JSON by web/errors.py."""
+    nonce = nonce or secrets.token_urlsafe(16)
+    resp.text = text
     resp.content_type = falcon.MEDIA_HTML
     resp.set_header("Content-Security-Policy", (
         f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
@@ -101,7 +104,6 @@ def _html(resp: falcon.Response) -> str:
     resp.set_header("X-Content-Type-Options", "nosniff")
     resp.set_header("X-Frame-Options", "DENY")
     resp.set_header("Referrer-Policy", "no-referrer")
-    return nonce
 
 
 def add_routes(app: falcon.App, settings: Settings, store: ActivityStore,

@@ -98,7 +98,7 @@ def test_a_delivery_answered_422_is_not_remembered_and_its_retry_is_taken(
 
 def test_a_delivery_answered_503_is_not_remembered_and_its_retry_is_taken(
         make_client, redis_client, stub_broker):
-    def broker_down(*args):
+    def broker_down(*args, **kwargs):
         import redis
 
         raise redis.ConnectionError("broker unreachable")

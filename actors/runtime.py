@@ -18,6 +18,7 @@ from actors.db_middleware import DatabaseConnection
 from models import keys
 from models.activity import ActivityStore
 from models.settings import Settings
+from models.urls import redis_tls_options
 
 
 @dataclass(frozen=True)
@@ -30,13 +31,15 @@ class Runtime:
 _current: Runtime | None = None
 
 
-def redis_client(url: str) -> redis.Redis:
+def redis_client(settings: Settings, **overrides) -> redis.Redis:
     """The Redis client every process uses: bounded timeouts, so an unreachable server is an
-    error in seconds instead of a hang, and checked connections after a restart."""
-    return redis.Redis.from_url(
-        url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=10,
-        retry_on_timeout=False,
-    )
+    error in seconds instead of a hang; checked connections after a restart; and a rediss://
+    server's certificate checked as REDIS_SSL_CERT_REQS (or the URL's ssl_cert_reqs) says."""
+    options = {"socket_timeout": 5, "socket_connect_timeout": 2, "health_check_interval": 10,
+               "retry_on_timeout": False,
+               **redis_tls_options(settings.redis_url, settings.redis_ssl_cert_reqs),
+               **overrides}
+    return redis.Redis.from_url(settings.redis_url, **options)
 
 
 def setup(
@@ -44,7 +47,7 @@ def setup(
     client: redis.Redis | None = None,
 ) -> Runtime:
     global _current
-    client = client or redis_client(settings.redis_url)
+    client = client or redis_client(settings)
     broker = broker or RedisBroker(client=client, namespace=keys.BROKER_NAMESPACE)
     broker.add_middleware(CurrentMessage())
     broker.add_middleware(DatabaseConnection())

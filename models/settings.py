@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from standardwebhooks.webhooks import Webhook
 
 from models.errors import ConfigError
+from models.urls import REDIS_CERT_REQS, check_database_url, check_redis_url
 
 DEFAULT_DATABASE_URL = "sqlite:///var/phoneguard.db"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -27,6 +28,8 @@ DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str = DEFAULT_REDIS_URL
+    # How a rediss:// server's certificate is checked: "none" for a provider's self-signed one.
+    redis_ssl_cert_reqs: str = "required"
     port: int = 8000
     web_concurrency: int = 2
     webhook_secrets: tuple[bytes, ...] = ()
@@ -57,9 +60,15 @@ class Settings:
         tiers = env.tier_map("CAMPAIGN_CONFLICT_TIER_COOLDOWN", "1:60,2:45,3:30,4:20")
         default_cooldown = env.integer("CAMPAIGN_CONFLICT_DEFAULT_COOLDOWN", 30, minimum=0)
         longest = max(default_cooldown, *tiers.values())
+        database_url = env.text("DATABASE_URL") or DEFAULT_DATABASE_URL
+        redis_url = env.text("REDIS_URL") or DEFAULT_REDIS_URL
+        cert_reqs = env.choice("REDIS_SSL_CERT_REQS", REDIS_CERT_REQS)
+        check_database_url(database_url)
+        check_redis_url(redis_url, cert_reqs)
         return cls(
-            database_url=env.text("DATABASE_URL") or DEFAULT_DATABASE_URL,
-            redis_url=env.text("REDIS_URL") or DEFAULT_REDIS_URL,
+            database_url=database_url,
+            redis_url=redis_url,
+            redis_ssl_cert_reqs=cert_reqs,
             port=env.integer("PORT", 8000, minimum=1),
             web_concurrency=env.integer("WEB_CONCURRENCY", 2, minimum=1),
             webhook_secrets=env.webhook_secrets("WEBHOOK_SECRET"),
@@ -139,6 +148,13 @@ class _Env:
             raise ConfigError(f"{name}={ttl} is shorter than the longest cooldown "
                               f"({longest_cooldown} s): set it to at least that, or leave it unset")
         return ttl
+
+    def choice(self, name: str, choices: tuple[str, ...]) -> str:
+        """One of `choices` (the first is the default)."""
+        raw = (self.text(name) or choices[0]).lower()
+        if raw not in choices:
+            raise ConfigError(f"{name}={raw!r} is not one of {', '.join(choices)}")
+        return raw
 
     def boolean(self, name: str, default: bool) -> bool:
         raw = (self.text(name) or "").lower()

@@ -58,7 +58,7 @@ def create_app(client) -> falcon.App:
 
 def get_app() -> falcon.App:
     # The same client settings the product's processes use (actors.runtime).
-    return create_app(redis_client(Settings.from_env().redis_url))
+    return create_app(redis_client(Settings.from_env()))
 
 
 @contextlib.contextmanager

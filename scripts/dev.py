@@ -1,11 +1,17 @@
-"""The two commands of the README, for a fresh machine with only Python 3.11+.
+"""The two commands of the README, for a fresh machine with only Python 3.11+, and the one
+that refreshes the pinned dependencies.
 
     python3 -m scripts.dev run    install, start Redis if REDIS_URL is unset, migrate, seed a
                                   demo workspace, then run web, worker and clock (honcho)
     python3 -m scripts.dev test   install, then run ruff and the whole pytest suite
                                   (extra arguments go to pytest)
+    python3 -m scripts.dev lock   compile requirements.txt (what the platform installs) and
+                                  requirements-dev.txt (the same pins plus the dev extra) from
+                                  pyproject.toml, with hashes; run it after changing a dependency
 
-Standard library only: it runs before anything is installed. It installs into .venv.
+Standard library only: it runs before anything is installed. It installs into .venv, from the
+pins: requirements-dev.txt, then the project itself without dependencies, so the tests run on
+exactly the versions the platform installs from requirements.txt.
 """
 
 from __future__ import annotations
@@ -25,23 +31,62 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 PYTHON = VENV / "bin" / "python"
 STAMP = VENV / ".phoneguard-installed"
+PINS = ROOT / "requirements.txt"
+DEV_PINS = ROOT / "requirements-dev.txt"
+# What the lockfiles are resolved for: the .python-version the platform installs.
+PYTHON_VERSION = (ROOT / ".python-version").read_text().split()[0]
 
 # Only for the local demo: printed at start, never used when the variables are set.
 DEMO_CREDENTIALS = {"WEBHOOK_TOKEN": "demo-webhook-token", "API_TOKEN": "demo-api-token"}
 
 
 def ensure_installed() -> None:
-    """Create .venv and install the project with its test extras, once per pyproject change."""
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    """Create .venv and install the pinned dependencies and the project, again whenever
+    pyproject.toml or a lockfile changes."""
+    wanted = hashlib.sha256(b"".join(
+        path.read_bytes() for path in (ROOT / "pyproject.toml", PINS, DEV_PINS))).hexdigest()
     if STAMP.exists() and STAMP.read_text() == wanted:
         return
+    _create_venv()
+    print("dev: installing the pinned dependencies into .venv", flush=True)
+    pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    # Hash-checked (the file has hashes): exactly the pins, and requirements-dev.txt holds
+    # requirements.txt's versions (it is compiled with requirements.txt as constraints).
+    subprocess.run([*pip, "--require-hashes", "-r", str(DEV_PINS)], check=True, cwd=ROOT)
+    subprocess.run([*pip, "--no-deps", "-e", str(ROOT)], check=True, cwd=ROOT)
+    STAMP.write_text(wanted)
+
+
+def _create_venv() -> None:
     if not PYTHON.exists():
         print("dev: creating .venv", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    print("dev: installing dependencies into .venv", flush=True)
-    pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "-e", f"{ROOT}[test]"], check=True, cwd=ROOT)
-    STAMP.write_text(wanted)
+
+
+def lock(args: argparse.Namespace) -> int:
+    """Compile both lockfiles from pyproject.toml with uv (installed into .venv if missing)."""
+    _create_venv()
+    if subprocess.run([str(PYTHON), "-m", "uv", "--version"], capture_output=True).returncode:
+        subprocess.run([str(PYTHON), "-m", "pip", "install", "-q", _pinned("uv") or "uv"],
+                       check=True, cwd=ROOT)
+    compile_ = [str(PYTHON), "-m", "uv", "pip", "compile", "pyproject.toml", "--quiet",
+                "--universal", "--python-version", PYTHON_VERSION, "--generate-hashes",
+                "--custom-compile-command", "python3 -m scripts.dev lock", *args.uv_args]
+    for command in ([*compile_, "-o", PINS.name],
+                    [*compile_, "--extra", "dev", "-c", PINS.name, "-o", DEV_PINS.name]):
+        if subprocess.run(command, cwd=ROOT).returncode:
+            return 1
+    print(f"dev: wrote {PINS.name} and {DEV_PINS.name}; commit both", flush=True)
+    return 0
+
+
+def _pinned(name: str) -> str | None:
+    """`name==version` as requirements-dev.txt pins it, if it does."""
+    if DEV_PINS.exists():
+        for line in DEV_PINS.read_text().splitlines():
+            if line.lower().startswith(f"{name}=="):
+                return line.split()[0]
+    return None
 
 
 def free_port() -> int:
@@ -132,7 +177,13 @@ def main(argv=None) -> int:
                             help="Procfile process types to start (default: web worker clock)")
     commands.add_parser("test", help="run ruff and the whole test suite; further arguments "
                         "go to pytest")
+    commands.add_parser("lock", help="refresh requirements.txt and requirements-dev.txt from "
+                        "pyproject.toml; further arguments go to uv pip compile (as "
+                        "--upgrade-package NAME)")
     args, extra = parser.parse_known_args(argv)
+    if args.command == "lock":
+        args.uv_args = extra
+        return lock(args)
     if args.command == "run":
         if extra:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")

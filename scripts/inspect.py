@@ -245,7 +245,7 @@ def main(argv=None) -> int:
 def _inspect(workspace_id: int | None, as_json: bool) -> int:
     settings = Settings.from_env()
     open_database(settings.database_url)
-    client = redis_client(settings.redis_url)
+    client = redis_client(settings)
     try:
         with database.connection_context():
             report = collect(settings, client, workspace_id, to_ms(utcnow()))

@@ -84,6 +84,10 @@ class Ready:
             self.store.client.ping()
             return "ok"
         except Exception as exc:  # any failure at all means "not ready"
+            if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+                # The one failure an operator fixes with a setting: say which.
+                return ("unreachable: the server's TLS certificate was refused; for a "
+                        "provider's self-signed certificate set REDIS_SSL_CERT_REQS=none")
             return f"unreachable: {type(exc).__name__}"
 
     def _database(self) -> str:

@@ -98,9 +98,11 @@ class Stack:
             self.redis = None
 
     def redis_client(self):
-        import redis
+        """A client of the stack's Redis, made as the processes make theirs."""
+        from actors.runtime import redis_client
+        from models.settings import Settings
 
-        return redis.Redis.from_url(self.env["REDIS_URL"], socket_connect_timeout=1)
+        return redis_client(Settings.from_env(self.env), socket_connect_timeout=1)
 
     # -- processes ----------------------------------------------------------------------
     def start(self, *names: str, wait: bool = True) -> None:

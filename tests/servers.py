@@ -47,8 +47,8 @@ def start_redis(port: int, workdir: str) -> subprocess.Popen:
     return process
 
 
-def wait_for_redis(url: str, timeout: float = 10) -> None:
-    client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
+def wait_for_redis(url: str, timeout: float = 10, **options) -> None:
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.5, **options)
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -117,3 +117,47 @@ def scratch_database(url: str):
         force = " WITH (FORCE)" if postgres else ""
         admin.execute_sql(f"DROP DATABASE IF EXISTS {name}{force}")
         admin.close()
+
+
+SYSTEM_REDIS_SERVER = "/usr/bin/redis-server"  # Debian's, built with TLS
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A fresh self-signed certificate for localhost, as a provider's Redis has: (cert, key)."""
+    cert, key = directory / "redis.crt", directory / "redis.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+def tls_redis_problem() -> str | None:
+    """None when this machine can start a TLS-only redis-server, else why not."""
+    if not Path(SYSTEM_REDIS_SERVER).exists() or not shutil.which("openssl"):
+        return f"needs {SYSTEM_REDIS_SERVER} and openssl (apt-get install redis-server openssl)"
+    return None
+
+
+@contextlib.contextmanager
+def tls_redis():
+    """A TLS-only redis-server of our own (no plain port) with a self-signed certificate, as
+    Heroku's Key-Value Store is; yields its rediss:// URL."""
+    with tempfile.TemporaryDirectory(prefix="phoneguard-tls-redis-") as workdir:
+        cert, key = self_signed_certificate(Path(workdir))
+        port = free_port()
+        process = subprocess.Popen(
+            [SYSTEM_REDIS_SERVER, "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
+             "--tls-cert-file", str(cert), "--tls-key-file", str(key), "--tls-ca-cert-file",
+             str(cert), "--tls-auth-clients", "no", "--save", "", "--appendonly", "no",
+             "--dir", workdir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        url = f"rediss://127.0.0.1:{port}/0"
+        try:
+            wait_for_redis(url, ssl_cert_reqs="none")
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=10)

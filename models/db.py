@@ -11,6 +11,7 @@ from peewee import DatabaseProxy, DateTimeField, SqliteDatabase
 from playhouse.db_url import connect
 
 from models.errors import ConfigError
+from models.urls import redacted
 
 database = DatabaseProxy()
 
@@ -30,7 +31,7 @@ def open_database(url: str):
         else:
             db = connect(url)
     except (RuntimeError, ValueError) as exc:
-        raise ConfigError(f"DATABASE_URL={url!r} is not usable: {exc}") from None
+        raise ConfigError(f"DATABASE_URL={redacted(url)!r} is not usable: {exc}") from None
     database.initialize(db)
     return db
 

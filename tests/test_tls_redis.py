@@ -17,6 +17,7 @@ from scripts.stack import ROOT, Stack
 from tests import e2e_helpers as e2e
 from tests import servers
 from tests.conftest import REQUIRE_DATABASES
+from tests.fixtures import gateway_body
 
 pytestmark = pytest.mark.processes
 
@@ -53,7 +54,7 @@ def stack(tls_url):
 
 
 def phone_message(stack: Stack, session: str) -> None:
-    body = e2e.gateway_body("gateway_mobile_activity_detected")
+    body = gateway_body("node_mobile_activity_detected")
     body["session_id"] = session
     status, reply = stack.post("/api/v1/whatsapp/webhook", e2e.encode(body),
                                e2e.token_headers(stack.env["WEBHOOK_TOKEN"]))
@@ -102,7 +103,7 @@ def test_the_default_refuses_a_self_signed_certificate_and_readyz_says_why(tls_u
         refused.start("web")
         status, ready = refused.get("/readyz")
         webhook_status, _ = refused.post("/api/v1/whatsapp/webhook",
-                                         e2e.gateway_body("gateway_mobile_activity_detected"),
+                                         gateway_body("node_mobile_activity_detected"),
                                          e2e.token_headers(refused.env["WEBHOOK_TOKEN"]))
 
     assert status == 503 and ready["checks"]["database"] == "ok"

@@ -16,9 +16,19 @@ except ConfigError as exc:  # refuse to start, and say why, before forking any w
 
 bind = f"0.0.0.0:{_settings.port}"
 workers = _settings.web_concurrency
+# gevent: a connection costs a greenlet, not a worker, so clients that trickle their headers or
+# body (slowloris, or a bad network) cannot stop the webhooks of everyone else; there is often
+# no proxy in front to buffer them. The sync worker gives each connection a whole process.
+# https://docs.gunicorn.org/en/stable/design.html#choosing-a-worker-type
+worker_class = "gevent"
+# Connections one process holds at once (gunicorn's default); past it, new ones wait in the
+# listen backlog instead of costing memory.
+worker_connections = 1000
 # Heroku-style routers give up after 30 s; a request that takes longer is stuck anyway.
 timeout = 30
 graceful_timeout = 20
+# Also the gevent worker's deadline for a request's headers: a client that has not sent them
+# all within it is disconnected.
 keepalive = 5
 # gunicorn 27's control socket sits at one fixed path per user; several stacks on one machine
 # (tests, the benchmark) would fight over it, and nothing here uses it.
@@ -30,6 +40,14 @@ errorlog = "-"
 logger_class = "web.redact.RedactingLogger"
 # Every worker counts into one directory so that /metrics adds them up.
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="phoneguard-metrics-"))
+
+
+def post_worker_init(worker):
+    # gevent patches sockets, so redis-py and PyMySQL yield to other requests while they wait;
+    # psycopg2 is C and needs its wait callback, or a slow query would stop the whole process.
+    from psycogreen.gevent import patch_psycopg
+
+    patch_psycopg()
 
 
 def child_exit(server, worker):

@@ -1,0 +1,96 @@
+"""Slow clients against the Procfile's own `web` line, with no proxy in front (issue 12, item
+1): connections that trickle their headers or their body must not keep a valid webhook from
+being answered. Loopback only; every loop is bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+import uuid
+
+import pytest
+
+from scripts.stack import Stack
+
+pytestmark = pytest.mark.processes
+
+SLOW_HEADERS = 50
+SLOW_BODIES = 50
+TRICKLE_EVERY = 1.0  # seconds between two bytes of one slow client
+TRICKLE_FOR = 20.0  # the slow clients give up after this long, whatever happens
+# Generous: today's answer takes tens of milliseconds; sync workers tied up by slow clients
+# answered only when gunicorn killed a worker (30 s).
+ANSWERED_WITHIN = 5.0
+TOKEN = {"X-Webhook-Token": "stack-token"}
+
+
+@pytest.fixture
+def stack():
+    with Stack() as running:
+        yield running
+
+
+def open_slow_client(port: int, *, body: bool) -> socket.socket:
+    """A connection that has sent a request's first line and one header (`body=False`), or
+    its headers and the first byte of a 1,000-byte body (`body=True`), and stops there."""
+    client = socket.create_connection(("127.0.0.1", port), timeout=5)
+    start = b"POST /api/v1/whatsapp/webhook HTTP/1.1\r\nHost: localhost\r\n"
+    if body:
+        start += b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+    client.sendall(start)
+    return client
+
+
+def trickle(clients: list[tuple[socket.socket, bool]], stop: threading.Event) -> None:
+    """One more byte on every slow client each TRICKLE_EVERY s, for at most TRICKLE_FOR s."""
+    deadline = time.monotonic() + TRICKLE_FOR
+    while not stop.wait(TRICKLE_EVERY) and time.monotonic() < deadline:
+        for client, body in clients:
+            with contextlib.suppress(OSError):  # the server may have cut it: that is allowed
+                client.sendall(b" " if body else b"X")
+
+
+def test_a_webhook_is_answered_while_a_hundred_slow_clients_hold_connections(stack):
+    stack.start("web")
+    clients = [(open_slow_client(stack.port, body=False), False) for _ in range(SLOW_HEADERS)]
+    clients += [(open_slow_client(stack.port, body=True), True) for _ in range(SLOW_BODIES)]
+    stop = threading.Event()
+    trickler = threading.Thread(target=trickle, args=(clients, stop), daemon=True)
+    trickler.start()
+    try:
+        time.sleep(2 * TRICKLE_EVERY)  # every worker has taken some of them by now
+        body = {"event": "mobile_activity_detected", "session_id": "s1",
+                "data": {"device_type": "android", "message_id": uuid.uuid4().hex,
+                         "workspace_id": 1}}
+        sent = time.monotonic()
+        status, answer = stack.post("/api/v1/whatsapp/webhook", body, TOKEN)
+        took = time.monotonic() - sent
+        still_open = sum(_open(client) for client, _ in clients)
+    finally:
+        stop.set()
+        trickler.join(timeout=10)
+        for client, _ in clients:
+            client.close()
+
+    print(f"\n[slow clients] webhook answered {status} in {took:.3f} s with "
+          f"{SLOW_HEADERS} trickled headers and {SLOW_BODIES} trickled bodies "
+          f"({still_open} still connected)")
+    assert status == 200, f"not answered while slow clients held connections: {answer}"
+    assert answer["success"] is True
+    assert took < ANSWERED_WITHIN
+
+
+def _open(client: socket.socket) -> bool:
+    """Whether the server still holds this connection open (no EOF, no reset)."""
+    client.setblocking(False)
+    try:
+        return client.recv(1, socket.MSG_PEEK) != b""
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        client.setblocking(True)

@@ -1,7 +1,7 @@
 """The clock's job: give a fresh resume check to every session whose check is overdue.
 
 Dramatiq can lose a delayed message (a worker killed with -9 holds prefetched ones until
-heartbeat recovery, minutes later; a Redis restarted empty forgets them all). The database
+heartbeat recovery, seconds later; a Redis restarted empty forgets them all). The database
 still knows which campaigns are paused, so the clock re-derives what should be pending.
 """
 

@@ -30,6 +30,17 @@ class Runtime:
 
 _current: Runtime | None = None
 
+# A worker killed with -9 leaves the messages it held unacknowledged; Dramatiq hands them to
+# another worker once the dead one's heartbeat is HEARTBEAT_TIMEOUT_MS old, at the next
+# maintenance (run by a broker command with MAINTENANCE_CHANCE in a million, and cheap while no
+# worker is dead). Dramatiq's defaults kept a killed worker's pause from landing for about a
+# minute; these keep it within seconds. A live worker heartbeats on every poll and every
+# acknowledgement, so only one cut off from Redis for longer than the timeout (a Redis
+# restart that keeps its data) has its messages handed out twice, and every actor is
+# idempotent.
+HEARTBEAT_TIMEOUT_MS = 5_000
+MAINTENANCE_CHANCE = 100_000
+
 
 def redis_client(settings: Settings, **overrides) -> redis.Redis:
     """The Redis client every process uses: bounded timeouts, so an unreachable server is an
@@ -48,7 +59,9 @@ def setup(
 ) -> Runtime:
     global _current
     client = client or redis_client(settings)
-    broker = broker or RedisBroker(client=client, namespace=keys.BROKER_NAMESPACE)
+    broker = broker or RedisBroker(client=client, namespace=keys.BROKER_NAMESPACE,
+                                   heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
+                                   maintenance_chance=MAINTENANCE_CHANCE)
     broker.add_middleware(CurrentMessage())
     broker.add_middleware(DatabaseConnection())
     dramatiq.set_broker(broker)

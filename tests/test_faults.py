@@ -154,7 +154,10 @@ def lateness(rows, due_ms: int) -> list[float]:
 
 # -- 1. worker killed with -9 ---------------------------------------------------------------
 
-def test_checks_lost_with_a_worker_killed_by_sigkill_are_rescheduled_by_the_clock(make_stack):
+def test_checks_held_by_a_worker_killed_by_sigkill_still_resume_in_time(make_stack):
+    """Dramatiq hands the dead worker's checks to the restarted one once its heartbeat is
+    stale (actors.runtime.HEARTBEAT_TIMEOUT_MS); the clock stands in for any still lost
+    (shown with Redis restarted empty, below)."""
     stack = make_stack()
     sessions = ["k1", "k2", "k3"]
     for sid in sessions:
@@ -182,7 +185,6 @@ def test_checks_lost_with_a_worker_killed_by_sigkill_are_rescheduled_by_the_cloc
           f"{len(sessions)} checks")
     assert min(late) >= 0, "resumed before the phone was quiet for its cooldown"
     assert max(late) <= bound
-    assert "rescheduled" in stack.log_path("clock").read_text()
     assert all(audit(stack, 1, s) == {"paused": 2, "resumed": 2} for s in sessions)
 
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import dramatiq
 import redis
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage
 
+from actors.broker import RedisBroker
 from actors.db_middleware import DatabaseConnection
 from models import keys
 from models.activity import ActivityStore

@@ -6,7 +6,7 @@ Chooses the broker from the environment before the actors are imported, as Drama
 import signal
 import threading
 
-from actors import boot
+from actors import boot, outage_logging
 
 
 def take_first_sigterm_only() -> None:
@@ -35,6 +35,7 @@ def take_first_sigterm_only() -> None:
 # dramatiq imports this module in each worker process right after installing its own
 # handler, and calls no hook of ours before that, so this runs at import.
 take_first_sigterm_only()
+outage_logging.install()  # dramatiq set its logging up before importing this module
 broker = boot.from_env("worker").broker
 
 # Registers the actors on the broker above, actors.events' among them: the worker consumes

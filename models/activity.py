@@ -9,6 +9,7 @@ import redis
 
 from models import keys
 from models.errors import StoreUnavailable
+from models.outages import redis_outage
 
 # One round trip records an activity: the duplicate checks (by message id, and by the delivery's
 # webhook-id when it has one), the hash update, its TTL and the "pause already queued" marker
@@ -146,6 +147,12 @@ class ActivityStore:
             fields = self.client.hgetall(keys.activity(workspace_id, session_id))
         return _activity(fields)
 
+    def check_writable(self) -> None:
+        """Raise StoreUnavailable unless Redis takes a write now: a full Redis (noeviction)
+        or a read-only replica still answers PING and reads."""
+        with _unavailable_as_error():
+            self.client.set(keys.ready_probe(), "1", ex=60)
+
     def last_activity_ms(self, sessions: list[tuple[int, str]]) -> dict[tuple[int, str], int]:
         """Last activity of many sessions in one pipelined round trip; absent ones omitted."""
         with _unavailable_as_error():
@@ -188,16 +195,19 @@ def _text(value) -> str:
 
 
 class _unavailable_as_error:
-    """Turn redis-py's connection and timeout errors into StoreUnavailable.
+    """Turn a Redis that cannot take writes (unreachable, timing out, full, read-only) into
+    StoreUnavailable.
 
-    There is no way to tell a Redis that is restarting from one that is gone, so both become
-    the same 503 and the gateway's own retry does the waiting.
+    There is no way to tell a Redis that is restarting from one that is gone, nor a full one
+    that an operator is about to grow, so all become the same 503 and the gateway's own retry
+    does the waiting.
     """
 
     def __enter__(self):
         return self
 
     def __exit__(self, kind, exc, tb):
-        if kind is not None and issubclass(kind, (redis.ConnectionError, redis.TimeoutError)):
-            raise StoreUnavailable(f"Redis is unreachable: {exc}") from exc
+        why = redis_outage(exc) if exc is not None else None
+        if why:
+            raise StoreUnavailable(f"Redis is {why}: {exc}") from exc
         return False

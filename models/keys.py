@@ -51,6 +51,11 @@ def activity_pattern(workspace_id: int | None = None) -> str:
     return f"{PREFIX}:activity:{int(workspace_id)}:*"
 
 
+def ready_probe() -> str:
+    """Key that /readyz writes to learn that Redis takes writes (not full, not a replica)."""
+    return f"{PREFIX}:ready-probe"
+
+
 def pause_pending_pattern() -> str:
     """SCAN pattern matching every pause-pending marker."""
     return f"{PREFIX}:pause-pending:*"

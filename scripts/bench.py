@@ -124,7 +124,7 @@ def throughput(stack, gen, settings, shops, plan: Plan, verdicts: dict) -> None:
     groups = bs.process_groups(stack, {"loadgen": gen.pids} if not _WRK else {})
     series = bt.alternate(gen, kinds, rounds=plan.rounds, seconds=plan.window_s, groups=groups,
                           settle=lambda: bs.drain(client, settings.queue))
-    for text in bt.lines(f"phoneguard web ({settings.web_concurrency} sync workers, "
+    for text in bt.lines(f"phoneguard web ({settings.web_concurrency} gunicorn workers, "
                          f"{plan.window_s:.0f} s windows)", series, list(kinds)):
         say(text)
     say("    (web: the worker and clock stopped during the window, each request a new session"

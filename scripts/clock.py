@@ -18,13 +18,15 @@ from actors import boot
 from models import logs
 from models.db import database, utcnow
 from models.errors import StoreUnavailable
+from models.outages import OutageLog, redis_outage
 
 log = logging.getLogger("phoneguard.clock")
 
-# A store that is down or restarting: the next tick retries, so one line each, not a
-# traceback every interval for as long as the outage lasts.
+# A store that is down, full or restarting: the next tick retries, so one line per outage,
+# not a traceback every interval for as long as it lasts.
 OUTAGES = (StoreUnavailable, redis.ConnectionError, redis.TimeoutError,
            peewee.OperationalError, peewee.InterfaceError)
+_outages = OutageLog(log)
 
 
 def tick() -> None:
@@ -33,11 +35,11 @@ def tick() -> None:
     try:
         with database.connection_context():
             reconcile(now=utcnow())
-    except OUTAGES as exc:
-        log.warning("reconcile skipped, a store is unavailable (%s); trying again next tick",
-                    exc)
-    except Exception:  # a failed tick is retried by the next one; the clock must not die
-        log.exception("reconcile failed; trying again next tick")
+    except Exception as exc:  # a failed tick is retried by the next one; the clock must not die
+        if isinstance(exc, OUTAGES) or redis_outage(exc):
+            _outages.failed("reconcile skipped, a store is unavailable", exc)
+        else:
+            log.exception("reconcile failed; trying again next tick")
 
 
 def main(argv=None) -> int:

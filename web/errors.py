@@ -17,8 +17,11 @@ from models.errors import (
     StoreUnavailable,
     Unauthorized,
 )
+from models.outages import OutageLog
 
 log = logging.getLogger("phoneguard.web")
+# A store that is down fails every request alike until it is back: one line per outage.
+_outages = OutageLog(log)
 
 STATUS = {
     BadRequest: falcon.HTTP_400,
@@ -45,8 +48,8 @@ def _fail(resp: falcon.Response, status: str, message: str) -> None:
 def _domain(req, resp, exc: PhoneguardError, params):
     status = next((s for kind, s in STATUS.items() if isinstance(exc, kind)), falcon.HTTP_500)
     if isinstance(exc, StoreUnavailable):
-        log.warning("%s %s: %s", req.method, req.path, exc)
-        _fail(resp, status, "A backing store is unreachable; retry shortly")
+        _outages.failed(f"answering 503 ({req.method} {req.path})", exc)
+        _fail(resp, status, "A backing store is unavailable; retry shortly")
         resp.append_header("Retry-After", "5")
         return
     _fail(resp, status, str(exc))
@@ -67,7 +70,7 @@ def _http_error(req, resp, exc: falcon.HTTPError, params):
 def _unexpected(req, resp, exc: Exception, params):
     # A database that is down or locked surfaces as a driver error: the caller should retry.
     if _is_database_outage(exc):
-        log.warning("%s %s: database unavailable: %s", req.method, req.path, exc)
+        _outages.failed(f"answering 503 ({req.method} {req.path}), database unavailable", exc)
         _fail(resp, falcon.HTTP_503, "The database is unreachable; retry shortly")
         return
     log.exception("%s %s failed", req.method, req.path)

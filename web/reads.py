@@ -12,6 +12,7 @@ import falcon
 from models.activity import ActivityStore
 from models.db import database
 from models.errors import InvalidPayload
+from models.outages import redis_outage
 from models.reports import conflict_stats, last_activity, send_permission
 from models.settings import Settings
 from web import session_cookie
@@ -67,7 +68,8 @@ class Health:
 
 
 class Ready:
-    """200 when Redis and the database both answer, else 503 naming the one that does not."""
+    """200 when Redis takes writes and the database answers, else 503 naming the one that
+    does not."""
 
     def __init__(self, store: ActivityStore):
         self.store = store
@@ -81,14 +83,15 @@ class Ready:
 
     def _redis(self) -> str:
         try:
-            self.store.client.ping()
+            self.store.check_writable()
             return "ok"
         except Exception as exc:  # any failure at all means "not ready"
             if "CERTIFICATE_VERIFY_FAILED" in str(exc):
                 # The one failure an operator fixes with a setting: say which.
                 return ("unreachable: the server's TLS certificate was refused; for a "
                         "provider's self-signed certificate set REDIS_SSL_CERT_REQS=none")
-            return f"unreachable: {type(exc).__name__}"
+            cause = exc.__cause__ or exc
+            return f"{redis_outage(cause) or 'failing'}: {type(cause).__name__}"
 
     def _database(self) -> str:
         try:

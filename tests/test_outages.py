@@ -10,6 +10,7 @@ import redis
 from models.activity import ActivityEvent
 from models.errors import StoreUnavailable
 from models.outages import OutageLog, redis_outage
+from tests import servers
 
 
 @pytest.fixture
@@ -28,6 +29,20 @@ def test_a_full_redis_is_an_outage_for_plain_commands_and_for_scripts(full_redis
     with pytest.raises(StoreUnavailable, match="out of memory") as recorded:
         store.record(ActivityEvent(1, "s1", "android", "m1"), now_ms=1, queue_pause=True)
     assert redis_outage(recorded.value) == "out of memory (maxmemory)"
+
+
+def test_a_read_only_replica_is_an_outage(redis_client, store):
+    with servers.private_redis() as primary_url:
+        primary = redis.Redis.from_url(primary_url)
+        redis_client.replicaof("127.0.0.1", primary.connection_pool.connection_kwargs["port"])
+        try:
+            with pytest.raises(StoreUnavailable, match="read-only"):
+                store.record(ActivityEvent(1, "s1", "android", "m1"), now_ms=1,
+                             queue_pause=True)
+            with pytest.raises(StoreUnavailable, match="read-only"):
+                store.check_writable()
+        finally:
+            redis_client.replicaof("NO", "ONE")
 
 
 def test_read_only_and_unreachable_redis_are_outages_and_other_errors_are_not():

@@ -18,7 +18,8 @@ bind = f"0.0.0.0:{_settings.port}"
 workers = _settings.web_concurrency
 # gevent: a connection costs a greenlet, not a worker, so clients that trickle their headers or
 # body (slowloris, or a bad network) cannot stop the webhooks of everyone else; there is often
-# no proxy in front to buffer them. The sync worker gives each connection a whole process.
+# no proxy in front to buffer them. The sync worker gives each connection a whole process, and
+# gthread a whole thread from its first byte to its last, with no read timeout.
 # https://docs.gunicorn.org/en/stable/design.html#choosing-a-worker-type
 worker_class = "gevent"
 # Connections one process holds at once (gunicorn's default); past it, new ones wait in the
@@ -27,8 +28,8 @@ worker_connections = 1000
 # Heroku-style routers give up after 30 s; a request that takes longer is stuck anyway.
 timeout = 30
 graceful_timeout = 20
-# Also the gevent worker's deadline for a request's headers: a client that has not sent them
-# all within it is disconnected.
+# Also the gevent worker's deadline for a request's headers (only when above zero): a client
+# that has not sent them all within it is disconnected.
 keepalive = 5
 # gunicorn 27's control socket sits at one fixed path per user; several stacks on one machine
 # (tests, the benchmark) would fight over it, and nothing here uses it.

@@ -5,6 +5,7 @@ being answered. Loopback only; every loop is bounded.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import socket
 import threading
@@ -14,6 +15,8 @@ import uuid
 import pytest
 
 from scripts.stack import Stack
+from tests import servers
+from tests.conftest import DATABASES, REQUIRE_DATABASES
 
 pytestmark = pytest.mark.processes
 
@@ -94,3 +97,45 @@ def _open(client: socket.socket) -> bool:
         return False
     finally:
         client.setblocking(True)
+
+
+def test_a_flood_of_readyz_opens_one_database_connection_per_web_process():
+    """gevent serves many requests of one process at once; /readyz needs no credentials, so
+    its checks must not open a PostgreSQL connection per request (max_connections is 100)."""
+    url = DATABASES["postgresql"]
+    problem = servers.unreachable(url)
+    if problem:
+        if REQUIRE_DATABASES:
+            pytest.fail(f"postgresql is required here but unreachable: {problem}")
+        pytest.skip(f"postgresql unreachable: {problem}")
+    import psycopg2
+
+    with servers.scratch_database(url) as scratch, Stack(env={"DATABASE_URL": scratch}) as stack:
+        stack.start("web")
+        name = scratch.rsplit("/", 1)[1]
+        watcher = psycopg2.connect(url)
+        watcher.autocommit = True
+        peak, stop = [0], threading.Event()
+
+        def watch() -> None:
+            with watcher.cursor() as cursor:
+                while not stop.is_set():
+                    cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
+                                   (name,))
+                    peak[0] = max(peak[0], cursor.fetchone()[0])
+                    time.sleep(0.005)
+
+        counting = threading.Thread(target=watch)
+        counting.start()
+        try:
+            with concurrent.futures.ThreadPoolExecutor(100) as pool:
+                answers = list(pool.map(lambda _: stack.get("/readyz")[0], range(400)))
+        finally:
+            stop.set()
+            counting.join(timeout=10)
+            watcher.close()
+
+    print(f"\n[readyz flood] 400 requests, 100 at a time: at most {peak[0]} database "
+          f"connections")
+    assert set(answers) == {200}
+    assert peak[0] <= int(stack.env.get("WEB_CONCURRENCY", "2"))

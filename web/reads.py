@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import threading
 import time
 from collections.abc import Callable
 
@@ -69,17 +70,35 @@ class Health:
 
 class Ready:
     """200 when Redis takes writes and the database answers, else 503 naming the one that
-    does not."""
+    does not.
 
-    def __init__(self, store: ActivityStore):
+    One check runs at a time per process and its result serves every request of the next
+    `reuse_for` seconds: /readyz needs no credentials, and a gevent worker serves many
+    requests at once, each of which would otherwise open a database connection of its own.
+    """
+
+    def __init__(self, store: ActivityStore, *, reuse_for: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic):
         self.store = store
+        self.reuse_for = reuse_for
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._checked: tuple[float, dict[str, str]] | None = None
 
     def on_get(self, req, resp):
-        checks = {"redis": self._redis(), "database": self._database()}
+        checks = self.checks()
         ready = all(v == "ok" for v in checks.values())
         resp.status = falcon.HTTP_200 if ready else falcon.HTTP_503
         resp.media = {"success": ready, "checks": checks,
                       "message": "ready" if ready else "not ready: a backing store is down"}
+
+    def checks(self) -> dict[str, str]:
+        """{"redis": ..., "database": ...}, each "ok" or why not."""
+        with self._lock:
+            if self._checked is None or self.clock() - self._checked[0] >= self.reuse_for:
+                self._checked = (self.clock(), {"redis": self._redis(),
+                                                "database": self._database()})
+            return self._checked[1]
 
     def _redis(self) -> str:
         try:

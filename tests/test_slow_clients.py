@@ -17,6 +17,7 @@ import pytest
 from scripts.stack import Stack
 from tests import servers
 from tests.conftest import DATABASES, REQUIRE_DATABASES
+from web.app import DATABASE_CONNECTIONS
 
 pytestmark = pytest.mark.processes
 
@@ -28,6 +29,7 @@ TRICKLE_FOR = 20.0  # the slow clients give up after this long, whatever happens
 # answered only when gunicorn killed a worker (30 s).
 ANSWERED_WITHIN = 5.0
 TOKEN = {"X-Webhook-Token": "stack-token"}
+API = {"Authorization": "Bearer stack-api-token"}
 
 
 @pytest.fixture
@@ -99,9 +101,10 @@ def _open(client: socket.socket) -> bool:
         client.setblocking(True)
 
 
-def test_a_flood_of_readyz_opens_one_database_connection_per_web_process():
-    """gevent serves many requests of one process at once; /readyz needs no credentials, so
-    its checks must not open a PostgreSQL connection per request (max_connections is 100)."""
+def test_floods_of_database_requests_open_few_database_connections():
+    """gevent serves many requests of one process at once; each must not open a PostgreSQL
+    connection of its own (a small plan allows a few dozen in all). /readyz needs no
+    credentials: one check at a time per process."""
     url = DATABASES["postgresql"]
     problem = servers.unreachable(url)
     if problem:
@@ -130,12 +133,17 @@ def test_a_flood_of_readyz_opens_one_database_connection_per_web_process():
         try:
             with concurrent.futures.ThreadPoolExecutor(100) as pool:
                 answers = list(pool.map(lambda _: stack.get("/readyz")[0], range(400)))
+                readyz_peak = peak[0]
+                stats = list(pool.map(lambda n: stack.get(
+                    f"/api/v1/workspaces/{n % 7 + 1}/conflict-stats", API)[0], range(400)))
         finally:
             stop.set()
             counting.join(timeout=10)
             watcher.close()
 
-    print(f"\n[readyz flood] 400 requests, 100 at a time: at most {peak[0]} database "
-          f"connections")
-    assert set(answers) == {200}
-    assert peak[0] <= int(stack.env.get("WEB_CONCURRENCY", "2"))
+    processes = int(stack.env.get("WEB_CONCURRENCY", "2"))
+    print(f"\n[database floods] 400 requests each, 100 at a time: /readyz at most "
+          f"{readyz_peak} connections, conflict-stats at most {peak[0]}")
+    assert set(answers) == {200} and set(stats) == {200}
+    assert readyz_peak <= processes
+    assert peak[0] <= DATABASE_CONNECTIONS * processes

@@ -24,6 +24,7 @@ from web.control import (
     SessionState,
     follow_up_by_actors,
 )
+from web.db_gate import DatabaseGate
 from web.metrics import DeploymentCollector, MetricsResource
 from web.openapi import OpenApiResource
 from web.reads import ConflictStats, Health, LastActivity, Ready, SendPermission
@@ -93,6 +94,12 @@ class CloseDatabase:
             database.close()
 
 
+# Database connections one web process may hold at once (web/db_gate.py); a request that
+# finds them all busy waits this long for one, then answers 503.
+DATABASE_CONNECTIONS = 4
+DATABASE_WAIT_S = 5.0
+
+
 def get_app() -> falcon.App:
     """Build the app from the environment (gunicorn's entry point); a bad setting stops the
     process with a message naming the variable."""
@@ -105,6 +112,7 @@ def get_app() -> falcon.App:
     except ConfigError as exc:
         print(f"phoneguard web: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    DatabaseGate(database.obj, size=DATABASE_CONNECTIONS, wait=DATABASE_WAIT_S)
     from actors.conflict import handle_mobile_activity
 
     return create_app(rt.settings, rt.store, handle_mobile_activity.send)

@@ -25,7 +25,7 @@ SLOW_HEADERS = 50
 SLOW_BODIES = 50
 TRICKLE_EVERY = 1.0  # seconds between two bytes of one slow client
 TRICKLE_FOR = 20.0  # the slow clients give up after this long, whatever happens
-# Generous: today's answer takes tens of milliseconds; sync workers tied up by slow clients
+# Generous: a webhook is answered in milliseconds; sync workers tied up by slow clients
 # answered only when gunicorn killed a worker (30 s).
 ANSWERED_WITHIN = 5.0
 TOKEN = {"X-Webhook-Token": "stack-token"}

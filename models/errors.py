@@ -33,5 +33,9 @@ class SessionNotFound(PhoneguardError):
     """Raised when no account has the session in that workspace."""
 
 
+class Busy(PhoneguardError):
+    """Raised when the web process has no room for a request now; a retry shortly will do."""
+
+
 class StoreUnavailable(PhoneguardError):
     """Raised when Redis or the broker cannot be reached."""

@@ -22,7 +22,8 @@ from web.app import DATABASE_CONNECTIONS
 pytestmark = pytest.mark.processes
 
 SLOW_HEADERS = 50
-SLOW_BODIES = 50
+SLOW_BODIES = 30
+LARGE_SLOW_BODIES = 20  # more than a web process reads at once (web.body_slots)
 TRICKLE_EVERY = 1.0  # seconds between two bytes of one slow client
 TRICKLE_FOR = 20.0  # the slow clients give up after this long, whatever happens
 # Generous: a webhook is answered in milliseconds; sync workers tied up by slow clients
@@ -38,13 +39,13 @@ def stack():
         yield running
 
 
-def open_slow_client(port: int, *, body: bool) -> socket.socket:
-    """A connection that has sent a request's first line and one header (`body=False`), or
-    its headers and the first byte of a 1,000-byte body (`body=True`), and stops there."""
+def open_slow_client(port: int, *, body: int = 0) -> socket.socket:
+    """A connection that has sent a request's first line and one header (`body=0`), or its
+    headers and the first byte of a `body`-byte body, and stops there."""
     client = socket.create_connection(("127.0.0.1", port), timeout=5)
     start = b"POST /api/v1/whatsapp/webhook HTTP/1.1\r\nHost: localhost\r\n"
     if body:
-        start += b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+        start += b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n{" % body
     client.sendall(start)
     return client
 
@@ -60,8 +61,10 @@ def trickle(clients: list[tuple[socket.socket, bool]], stop: threading.Event) ->
 
 def test_a_webhook_is_answered_while_a_hundred_slow_clients_hold_connections(stack):
     stack.start("web")
-    clients = [(open_slow_client(stack.port, body=False), False) for _ in range(SLOW_HEADERS)]
-    clients += [(open_slow_client(stack.port, body=True), True) for _ in range(SLOW_BODIES)]
+    clients = [(open_slow_client(stack.port), False) for _ in range(SLOW_HEADERS)]
+    clients += [(open_slow_client(stack.port, body=1000), True) for _ in range(SLOW_BODIES)]
+    clients += [(open_slow_client(stack.port, body=10 * 2**20), True)
+                for _ in range(LARGE_SLOW_BODIES)]
     stop = threading.Event()
     trickler = threading.Thread(target=trickle, args=(clients, stop), daemon=True)
     trickler.start()
@@ -81,7 +84,8 @@ def test_a_webhook_is_answered_while_a_hundred_slow_clients_hold_connections(sta
             client.close()
 
     print(f"\n[slow clients] webhook answered {status} in {took:.3f} s with "
-          f"{SLOW_HEADERS} trickled headers and {SLOW_BODIES} trickled bodies "
+          f"{SLOW_HEADERS} trickled headers, {SLOW_BODIES} trickled bodies and "
+          f"{LARGE_SLOW_BODIES} trickled 10 MiB bodies "
           f"({still_open} still connected)")
     assert status == 200, f"not answered while slow clients held connections: {answer}"
     assert answer["success"] is True

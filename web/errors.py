@@ -9,6 +9,7 @@ import peewee
 
 from models.errors import (
     BadRequest,
+    Busy,
     ConfigError,
     InvalidPayload,
     PayloadTooLarge,
@@ -30,6 +31,7 @@ STATUS = {
     PayloadTooLarge: falcon.HTTP_413,
     InvalidPayload: falcon.HTTP_422,
     StoreUnavailable: falcon.HTTP_503,
+    Busy: falcon.HTTP_503,
     ConfigError: falcon.HTTP_500,
 }
 
@@ -53,6 +55,8 @@ def _domain(req, resp, exc: PhoneguardError, params):
         resp.append_header("Retry-After", "5")
         return
     _fail(resp, status, str(exc))
+    if isinstance(exc, Busy):
+        resp.append_header("Retry-After", "5")
 
 
 def _http_error(req, resp, exc: falcon.HTTPError, params):

@@ -17,6 +17,7 @@ from models.errors import BadRequest, InvalidPayload, PayloadTooLarge, StoreUnav
 from models.settings import Settings
 from web import devices, gateways, metrics
 from web.auth import WebhookAuth
+from web.body_slots import BodySlots
 
 # (workspace_id, session_id, device_type, received_ms=epoch ms when the webhook was taken)
 EnqueuePause = Callable[..., object]
@@ -33,16 +34,18 @@ class WebhookResource:
         self.resolve_workspace = resolve_workspace
         self.auth = WebhookAuth(settings, clock)
         self.clock = clock
+        self.body_slots = BodySlots()
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, workspace_id=None,
                 event=None):
-        raw = read_body(req, self.settings.webhook_max_body_bytes)
         headers = {k.lower(): v for k, v in req.headers.items()}
-        method = self.auth.verify(headers, raw, query_tokens(req))
+        with self.body_slots.reading(req.content_length):
+            raw = read_body(req, self.settings.webhook_max_body_bytes)
+            method = self.auth.verify(headers, raw, query_tokens(req))
+            report = gateways.read(decode_object(raw))
+            del raw  # a media body can be megabytes: not kept while the rest runs
         # Only a signed webhook-id is the sender's word that two deliveries are one.
         delivery = headers["webhook-id"] if method == "standard-webhooks" else ""
-        report = gateways.read(decode_object(raw))
-        del raw  # a media body can be megabytes: not kept while the rest runs
         resp.media = self.take(report, workspace_id, delivery)
         outcome = "duplicate" if resp.media.get("duplicate") else "accepted"
         metrics.WEBHOOKS.labels(resp.media.get("reason") or outcome).inc()

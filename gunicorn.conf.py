@@ -1,11 +1,19 @@
 """gunicorn settings for the `web` process; values come from the environment via Settings."""
 
-import os
-import sys
-import tempfile
+# Before anything else: the settings check below imports Peewee, redis-py and ssl, and a module
+# imported before gevent patches keeps the real thread-local and locks. Peewee would then share
+# one connection among all of a worker's requests.
+# https://www.gevent.org/api/gevent.monkey.html
+from gevent import monkey
 
-from models.errors import ConfigError
-from models.settings import Settings
+monkey.patch_all()
+
+import os  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+
+from models.errors import ConfigError  # noqa: E402
+from models.settings import Settings  # noqa: E402
 
 try:
     _settings = Settings.from_env()

@@ -22,6 +22,7 @@ DEFAULT_DATABASE_URL = "sqlite:///var/phoneguard.db"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 # Evolution with base64 media on posts photos and videos inline.
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+CREDENTIALS_KEY_MIN = 32
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class Settings:
     waha_hmac_key: str | None = None
     webhook_token: str | None = None
     evolution_jwt_key: str | None = None
+    # The server-side key that per-workspace signing keys are derived from (docs/credentials.md).
+    webhook_credentials_key: str | None = None
     api_token: str | None = None
     enabled: bool = True
     queue: str = "campaign-conflict"
@@ -75,6 +78,7 @@ class Settings:
             waha_hmac_key=env.text("WAHA_HMAC_KEY"),
             webhook_token=env.text("WEBHOOK_TOKEN"),
             evolution_jwt_key=env.text("EVOLUTION_JWT_KEY"),
+            webhook_credentials_key=env.credentials_key("WEBHOOK_CREDENTIALS_KEY"),
             api_token=env.text("API_TOKEN"),
             enabled=env.boolean("CAMPAIGN_CONFLICT_ENABLED", True),
             queue=env.text("CAMPAIGN_CONFLICT_QUEUE") or "campaign-conflict",
@@ -105,17 +109,23 @@ class Settings:
     def longest_cooldown(self) -> int:
         return max(self.default_cooldown, *self.tier_cooldown.values())
 
-    def require_webhook_auth(self) -> None:
-        """The web process refuses to start only when none of the five ways to authenticate a
-        webhook is configured."""
-        if not (self.webhook_secrets or self.waha_hmac_key or self.webhook_token
-                or self.evolution_jwt_key):
+    def has_global_webhook_auth(self) -> bool:
+        """Whether any of the five install-wide ways to authenticate a webhook is configured."""
+        return bool(self.webhook_secrets or self.waha_hmac_key or self.webhook_token
+                    or self.evolution_jwt_key)
+
+    def require_webhook_auth(self, workspace_credentials: bool = False) -> None:
+        """The web process refuses to start only when no webhook could ever be authenticated:
+        none of the five install-wide ways is configured and no workspace has an active
+        credential of its own (`workspace_credentials`, read from the database at start)."""
+        if not (self.has_global_webhook_auth() or workspace_credentials):
             raise ConfigError(
                 "No webhook authentication configured: set at least one of WEBHOOK_SECRET "
                 "(Standard Webhooks, whsec_...), WAHA_HMAC_KEY (WAHA's X-Webhook-Hmac), "
                 "WEBHOOK_TOKEN (X-Webhook-Token, Authorization: Bearer or ?token=) or "
-                "EVOLUTION_JWT_KEY (Evolution's jwt_key). Without one, anybody could pause "
-                "your campaigns."
+                "EVOLUTION_JWT_KEY (Evolution's jwt_key), or issue a workspace its own with "
+                "python -m scripts.credentials issue --workspace N. Without one, anybody could "
+                "pause your campaigns."
             )
 
 
@@ -208,6 +218,16 @@ class _Env:
                 raise ConfigError(f"{where}: the key after whsec_ is empty")
             keys.append(key)
         return tuple(keys)
+
+    def credentials_key(self, name: str) -> str | None:
+        """The key per-workspace signing keys are derived from: long enough to be guessed by
+        nobody, since every derived key is only as strong as it."""
+        value = self.text(name)
+        if value is not None and len(value) < CREDENTIALS_KEY_MIN:
+            raise ConfigError(
+                f"{name} must be at least {CREDENTIALS_KEY_MIN} characters (for example the "
+                "output of: python -c \"import secrets; print(secrets.token_urlsafe(32))\")")
+        return value
 
     def events_webhook(self, url_name: str, secret_name: str) -> dict[str, str | None]:
         url, secret = self.text(url_name), self.text(secret_name)

@@ -71,3 +71,19 @@ class CampaignPauseEvent(BaseModel):
 
     class Meta:
         table_name = "campaign_pause_events"
+
+
+class WebhookCredential(BaseModel):
+    """A webhook credential of one workspace; never the credential itself (docs/credentials.md):
+    a token's SHA-256, or the salt a signing key is derived from with WEBHOOK_CREDENTIALS_KEY."""
+
+    id = AutoField()
+    workspace_id = BigIntegerField()  # indexed, as is token_sha256 (unique): see the migration
+    kind = CharField(max_length=16)  # token, waha-hmac or secret
+    token_sha256 = CharField(max_length=64, null=True)
+    key_salt = CharField(max_length=64, null=True)
+    created_at = PreciseDateTimeField()
+    revoked_at = PreciseDateTimeField(null=True)
+
+    class Meta:
+        table_name = "webhook_credentials"

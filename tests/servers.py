@@ -13,7 +13,8 @@ from pathlib import Path
 
 import redis
 
-TABLES = ["campaign_pause_events", "campaigns", "whatsapp_accounts", "phoneguard_migrations"]
+TABLES = ["campaign_pause_events", "campaigns", "whatsapp_accounts", "webhook_credentials",
+          "phoneguard_migrations"]
 
 
 def redis_server_binary() -> str:

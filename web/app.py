@@ -8,8 +8,9 @@ import time
 from collections.abc import Callable
 
 import falcon
+import peewee
 
-from models import logs
+from models import credentials, logs
 from models.activity import ActivityStore
 from models.db import database
 from models.errors import ConfigError, UnknownSession
@@ -29,6 +30,7 @@ from web.metrics import DeploymentCollector, MetricsResource
 from web.openapi import OpenApiResource
 from web.reads import ConflictStats, Health, LastActivity, Ready, SendPermission
 from web.webhook import EnqueuePause, WebhookResource
+from web.workspace_auth import WorkspaceAuth
 
 
 def create_app(
@@ -36,14 +38,16 @@ def create_app(
     resolve_workspace: Callable[[str], int] | None = None,
     clock: Callable[[], float] = time.time,
     follow_up: FollowUp = follow_up_by_actors,
+    workspace_auth: WorkspaceAuth | None = None,
 ) -> falcon.App:
     """The app on the collaborators it is handed; `clock` (epoch seconds) is every
     resource's idea of now; `follow_up` schedules the check and sends the events of an
-    operator's action once it is committed."""
+    operator's action once it is committed; `workspace_auth` checks workspaces' own webhook
+    credentials (default: in the database)."""
     app = falcon.App(middleware=[CloseDatabase()])
     errors.install(app)
     webhook = WebhookResource(settings, store, enqueue_pause,
-                              resolve_workspace or workspace_of_session, clock)
+                              resolve_workspace or workspace_of_session, clock, workspace_auth)
     for path in ("/api/v1/whatsapp/webhook",
                  "/api/v1/workspaces/{workspace_id}/whatsapp/webhook"):
         app.add_route(path, webhook)
@@ -100,6 +104,27 @@ DATABASE_CONNECTIONS = 4
 DATABASE_WAIT_S = 5.0
 
 
+def check_webhook_auth(settings: Settings) -> None:
+    """Raise ConfigError when no webhook could be authenticated (no install-wide way and no
+    workspace credential in the database), or when workspaces hold signing credentials that
+    cannot be verified without WEBHOOK_CREDENTIALS_KEY. The table is read once, at start."""
+    try:
+        with database.connection_context():
+            kinds = credentials.active_kinds()
+    except (peewee.OperationalError, peewee.InterfaceError) as exc:
+        if not settings.has_global_webhook_auth():
+            raise ConfigError("cannot read the workspace webhook credentials from DATABASE_URL "
+                              f"({str(exc).strip()[:200]}), and no WEBHOOK_SECRET, "
+                              "WAHA_HMAC_KEY, WEBHOOK_TOKEN or EVOLUTION_JWT_KEY is set") from None
+        kinds = set()  # workspace credentials are read again at every delivery
+    settings.require_webhook_auth(workspace_credentials=bool(kinds))
+    signing = sorted(kinds & set(credentials.SIGNING_KINDS))
+    if signing and not settings.webhook_credentials_key:
+        raise ConfigError(f"workspaces hold {' and '.join(signing)} credentials, derived from "
+                          "WEBHOOK_CREDENTIALS_KEY, which is not set: set it to the value they "
+                          "were issued with")
+
+
 def get_app() -> falcon.App:
     """Build the app from the environment (gunicorn's entry point); a bad setting stops the
     process with a message naming the variable."""
@@ -108,7 +133,7 @@ def get_app() -> falcon.App:
     logs.configure()
     rt = boot.from_env("web")
     try:
-        rt.settings.require_webhook_auth()
+        check_webhook_auth(rt.settings)
     except ConfigError as exc:
         print(f"phoneguard web: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -74,36 +74,17 @@ class WebhookAuth:
             ("sign the body (X-Webhook-Hmac)", self.waha_key),
             ("send X-Webhook-Token, Authorization: Bearer or ?token= with WEBHOOK_TOKEN",
              self.token),
-            ("send Evolution's Authorization: Bearer <JWT> (jwt_key)", self.jwt_key)) if on]
+            ("send Evolution's Authorization: Bearer <JWT> (jwt_key)", self.jwt_key),
+            ("use a credential issued to the workspace (python -m scripts.credentials)", True))
+            if on]
         return "No credentials: " + ", or ".join(ways)
 
     # Each check returns None when it accepts, "" when its credential is absent, else why not.
     def _standard(self, headers, body, query_tokens) -> str | None:
-        msg_id, stamp = headers.get("webhook-id"), headers.get("webhook-timestamp")
-        signatures = headers.get("webhook-signature")
-        if not (self.signers and signatures):
-            return ""
-        # Unix seconds: an over-long digit string would make int() itself raise.
-        if not msg_id or not stamp or not (stamp.isascii() and stamp.isdigit()) \
-                or len(stamp) > 12:
-            return "webhook-id and a numeric webhook-timestamp must come with webhook-signature"
-        if abs(self.clock() - int(stamp)) > TOLERANCE_SECONDS:
-            return "webhook-timestamp is more than 5 minutes from now (expired or replayed)"
-        if _matches_any(self.signers, msg_id, int(stamp), body, _v1_signatures(signatures)):
-            return None
-        return "webhook-signature does not match the body"
+        return standard_problem(self.signers, headers, body, self.clock())
 
     def _waha(self, headers, body, query_tokens) -> str | None:
-        given = headers.get("x-webhook-hmac")
-        if not (self.waha_key and given):
-            return ""
-        algorithm = headers.get("x-webhook-hmac-algorithm", "sha512").lower()
-        if algorithm != "sha512":
-            return f"X-Webhook-Hmac-Algorithm {algorithm[:16]!r} is not supported (use sha512)"
-        expected = hmac.new(self.waha_key, body, hashlib.sha512).hexdigest()
-        if hmac.compare_digest(given.strip().lower().encode(), expected.encode()):
-            return None
-        return "X-Webhook-Hmac does not match the body"
+        return waha_problem([self.waha_key] if self.waha_key else [], headers, body)
 
     def _token_header(self, headers, body, query_tokens) -> str | None:
         given = headers.get("x-webhook-token")
@@ -114,7 +95,7 @@ class WebhookAuth:
         return "X-Webhook-Token is not the webhook token (WEBHOOK_TOKEN)"
 
     def _bearer_token(self, headers, body, query_tokens) -> str | None:
-        given = _bearer(headers.get("authorization"))
+        given = bearer(headers.get("authorization"))
         if not (self.token and given):
             return ""
         if _same(given, self.token):
@@ -131,7 +112,7 @@ class WebhookAuth:
         return "?token= is not the webhook token (WEBHOOK_TOKEN)"
 
     def _jwt(self, headers, body, query_tokens) -> str | None:
-        given = _bearer(headers.get("authorization"))
+        given = bearer(headers.get("authorization"))
         if not given:
             return ""
         if not self.jwt_key:
@@ -143,6 +124,40 @@ class WebhookAuth:
         except jwt.InvalidTokenError as exc:
             return _jwt_problem(exc)
         return None
+
+
+def standard_problem(signers: Sequence[Webhook], headers: Mapping[str, str], body: bytes,
+                     now: float) -> str | None:
+    """Standard Webhooks: None when a signature is one of the signers', "" when the delivery is
+    not signed that way (or there are no signers), else why it is refused."""
+    msg_id, stamp = headers.get("webhook-id"), headers.get("webhook-timestamp")
+    signatures = headers.get("webhook-signature")
+    if not (signers and signatures):
+        return ""
+    # Unix seconds: an over-long digit string would make int() itself raise.
+    if not msg_id or not stamp or not (stamp.isascii() and stamp.isdigit()) or len(stamp) > 12:
+        return "webhook-id and a numeric webhook-timestamp must come with webhook-signature"
+    if abs(now - int(stamp)) > TOLERANCE_SECONDS:
+        return "webhook-timestamp is more than 5 minutes from now (expired or replayed)"
+    if _matches_any(signers, msg_id, int(stamp), body, _v1_signatures(signatures)):
+        return None
+    return "webhook-signature does not match the body"
+
+
+def waha_problem(keys: Sequence[bytes], headers: Mapping[str, str], body: bytes) -> str | None:
+    """WAHA's X-Webhook-Hmac: None when it is the HMAC-SHA512 of the body with one of `keys`,
+    "" when the delivery is not signed that way (or there are no keys), else why not."""
+    given = headers.get("x-webhook-hmac")
+    if not (keys and given):
+        return ""
+    algorithm = headers.get("x-webhook-hmac-algorithm", "sha512").lower()
+    if algorithm != "sha512":
+        return f"X-Webhook-Hmac-Algorithm {algorithm[:16]!r} is not supported (use sha512)"
+    signed = given.strip().lower().encode()
+    if any(hmac.compare_digest(signed, hmac.new(key, body, hashlib.sha512).hexdigest().encode())
+           for key in keys):
+        return None
+    return "X-Webhook-Hmac does not match the body"
 
 
 def _jwt_problem(exc: jwt.InvalidTokenError) -> str:
@@ -177,7 +192,7 @@ def _v1_signatures(header: str) -> list[bytes]:
     return found
 
 
-def _matches_any(signers: list[Webhook], msg_id: str, stamp: int, body: bytes,
+def _matches_any(signers: Sequence[Webhook], msg_id: str, stamp: int, body: bytes,
                  given: list[bytes]) -> bool:
     """Whether any given signature is one of the signers'. The library signs; its verify() is
     not used because it reads the wall clock (time here is injected) and raises other errors
@@ -197,10 +212,16 @@ def _matches_any(signers: list[Webhook], msg_id: str, stamp: int, body: bytes,
 
 
 def _is_query_token(given: str, token: str) -> bool:
+    return any(_same(candidate, token) for candidate in query_token_candidates(given))
+
+
+def query_token_candidates(given: str) -> list[str]:
+    """What a `?token=` value may be: itself, or, as Evolution's byEvents appends "/<event>"
+    after the query, the part before that segment."""
     head, slash, event = given.rpartition("/")
-    if slash and EVENT_SEGMENT.fullmatch(event) and _same(head, token):
-        return True
-    return _same(given, token)
+    if slash and EVENT_SEGMENT.fullmatch(event):
+        return [head, given]
+    return [given]
 
 
 def _same(given: str, expected: str) -> bool:
@@ -212,12 +233,13 @@ def check_bearer(settings: Settings, authorization: str | None) -> None:
     """The read APIs take `Authorization: Bearer <API_TOKEN>`."""
     if not settings.api_token:
         raise Unauthorized("API_TOKEN is not set on this server, so the read APIs are closed")
-    given = _bearer(authorization)
+    given = bearer(authorization)
     if not given or not _same(given, settings.api_token):
         raise Unauthorized("Send Authorization: Bearer <API_TOKEN>")
 
 
-def _bearer(value: str | None) -> str | None:
+def bearer(value: str | None) -> str | None:
+    """The value of an `Authorization: Bearer <value>` header, or None."""
     if value and value[:7].lower() == "bearer ":
         return value[7:].strip() or None
     return None

@@ -13,11 +13,18 @@ import falcon
 import redis
 
 from models.activity import ActivityEvent, ActivityStore
-from models.errors import BadRequest, InvalidPayload, PayloadTooLarge, StoreUnavailable
+from models.errors import (
+    BadRequest,
+    InvalidPayload,
+    PayloadTooLarge,
+    StoreUnavailable,
+    Unauthorized,
+)
 from models.settings import Settings
 from web import devices, gateways, metrics
 from web.auth import WebhookAuth
 from web.body_slots import BodySlots
+from web.workspace_auth import Verified, WorkspaceAuth
 
 # (workspace_id, session_id, device_type, received_ms=epoch ms when the webhook was taken)
 EnqueuePause = Callable[..., object]
@@ -27,12 +34,14 @@ ResolveWorkspace = Callable[[str], int]
 
 class WebhookResource:
     def __init__(self, settings: Settings, store: ActivityStore, enqueue_pause: EnqueuePause,
-                 resolve_workspace: ResolveWorkspace, clock: Callable[[], float] = time.time):
+                 resolve_workspace: ResolveWorkspace, clock: Callable[[], float] = time.time,
+                 workspace_auth: WorkspaceAuth | None = None):
         self.settings = settings
         self.store = store
         self.enqueue_pause = enqueue_pause
         self.resolve_workspace = resolve_workspace
         self.auth = WebhookAuth(settings, clock)
+        self.workspace_auth = workspace_auth or WorkspaceAuth(settings, clock=clock)
         self.clock = clock
         self.body_slots = BodySlots()
 
@@ -41,23 +50,43 @@ class WebhookResource:
         headers = {k.lower(): v for k, v in req.headers.items()}
         with self.body_slots.reading(req.content_length):
             raw = read_body(req, self.settings.webhook_max_body_bytes)
-            method = self.auth.verify(headers, raw, query_tokens(req))
-            report = gateways.read(decode_object(raw))
-            del raw  # a media body can be megabytes: not kept while the rest runs
+            method, bound, body = self.authenticate(headers, raw, query_tokens(req),
+                                                    workspace_id)
+            report = gateways.read(decode_object(raw) if body is None else body)
+            del raw, body  # a media body can be megabytes: not kept while the rest runs
         # Only a signed webhook-id is the sender's word that two deliveries are one.
-        delivery = headers["webhook-id"] if method == "standard-webhooks" else ""
-        resp.media = self.take(report, workspace_id, delivery)
+        delivery = headers["webhook-id"] if method.endswith("standard-webhooks") else ""
+        resp.media = self.take(report, workspace_id, delivery, bound)
         outcome = "duplicate" if resp.media.get("duplicate") else "accepted"
         metrics.WEBHOOKS.labels(resp.media.get("reason") or outcome).inc()
 
-    def take(self, report, url_workspace, delivery_id: str = "") -> dict:
+    def authenticate(self, headers: dict, raw: bytes, tokens: list[str],
+                     url_workspace) -> tuple[str, int | None, dict | None]:
+        """(the way that accepted the delivery, the workspace its credential binds it to or
+        None for an install-wide one, the body when it had to be decoded to find the
+        workspace it names); raise Unauthorized."""
+        try:
+            return self.auth.verify(headers, raw, tokens), None, None
+        except Unauthorized as refused:
+            body = None
+            claimed, _ = gateways.checked(gateways.workspace_field, url_workspace)
+            if claimed is None:
+                body = _decoded_or_none(raw)
+                claimed = _body_workspace(body)
+            verified = self.workspace_auth.verify(headers, raw, tokens, claimed)
+            if isinstance(verified, Verified):
+                return verified.method, verified.workspace_id, body
+            raise _refusal(str(refused), verified) from None
+
+    def take(self, report, url_workspace, delivery_id: str = "",
+             bound: int | None = None) -> dict:
         if isinstance(report, gateways.Ignored):
             return _ignored(report.reason, report.message)
         if not devices.is_phone_activity(report.device, self.settings.trigger_device_types):
             return _ignored("gateway_device", devices.why_not_activity(report.device,
                                                                       report.message_id),
                             report.device.as_data())
-        event = self.event(report, url_workspace, delivery_id)
+        event = self.event(report, url_workspace, delivery_id, bound)
         if not self.settings.enabled:
             return _ignored("feature_disabled", "CAMPAIGN_CONFLICT_ENABLED is false")
         now_ms = int(self.clock() * 1000)
@@ -78,11 +107,12 @@ class WebhookResource:
         return {"success": True, "message": "Mobile activity queued for processing",
                 "data": data}
 
-    def event(self, report: gateways.Report, url_workspace,
-              delivery_id: str = "") -> ActivityEvent:
+    def event(self, report: gateways.Report, url_workspace, delivery_id: str = "",
+              bound: int | None = None) -> ActivityEvent:
         """The activity event; the workspace comes from the body (WAHA: its metadata), else the
-        URL, else the one account with the session id. Raise InvalidPayload naming every field
-        at fault."""
+        URL, else the workspace whose credential accepted the delivery (`bound`), else the one
+        account with the session id. Raise InvalidPayload naming every field at fault, and
+        Unauthorized when a workspace's credential was used for another workspace."""
         malformed = list(report.malformed)
         workspace = report.workspace_id
         url, url_ok = gateways.checked(gateways.workspace_field, url_workspace)
@@ -94,7 +124,9 @@ class WebhookResource:
             raise InvalidPayload(f"workspace_id {workspace} in the body does not match "
                                  f"workspace {url} of the URL")
         if workspace is None and not _workspace_at_fault(malformed):
-            workspace = url
+            workspace = url if url is not None else bound
+        if None not in (workspace, bound) and workspace != bound:
+            raise Unauthorized(f"the credential is not valid for workspace {workspace}")
         if workspace is None and report.session_id and not malformed:
             workspace = self.resolve_workspace(report.session_id)
         missing = [name for name, value in (("workspace_id", workspace),
@@ -157,6 +189,35 @@ def decode_object(raw: bytes) -> dict:
 
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not JSON")
+
+
+def _decoded_or_none(raw: bytes) -> dict | None:
+    try:
+        return decode_object(raw)
+    except BadRequest:
+        return None
+
+
+def _body_workspace(body: dict | None) -> int | None:
+    """The workspace a body names (WAHA: in its metadata), or None; never raises, since the
+    delivery is not authenticated yet."""
+    if body is None:
+        return None
+    try:
+        report = gateways.read(body)
+    except InvalidPayload:
+        return None
+    return report.workspace_id if isinstance(report, gateways.Report) else None
+
+
+def _refusal(install_wide: str, workspace: str) -> Unauthorized:
+    """One 401 message from both kinds of checks; "No credentials" alone when neither found
+    anything to check."""
+    if not workspace:
+        return Unauthorized(install_wide)
+    if install_wide.startswith("No credentials"):
+        return Unauthorized(workspace[0].upper() + workspace[1:])
+    return Unauthorized(f"{install_wide}; {workspace}")
 
 
 def _workspace_at_fault(malformed: list[str]) -> bool:

@@ -12,12 +12,16 @@ import os  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 
+from models.credentials import check_webhook_auth  # noqa: E402
+from models.db import open_database  # noqa: E402
 from models.errors import ConfigError  # noqa: E402
 from models.settings import Settings  # noqa: E402
 
 try:
     _settings = Settings.from_env()
-    _settings.require_webhook_auth()
+    # Workspace credentials in the database count too; the connection is closed before fork.
+    open_database(_settings.database_url)
+    check_webhook_auth(_settings)
 except ConfigError as exc:  # refuse to start, and say why, before forking any worker
     print(f"phoneguard web: {exc}", file=sys.stderr)
     sys.exit(2)

@@ -20,8 +20,11 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
+import peewee
+
 from models.db import database
 from models.errors import ConfigError
+from models.settings import Settings
 from models.tables import WebhookCredential
 
 TOKEN = "token"
@@ -118,3 +121,24 @@ def active_kinds() -> set[str]:
     query = (WebhookCredential.select(WebhookCredential.kind).distinct()
              .where(WebhookCredential.revoked_at.is_null()))
     return {row.kind for row in query}
+
+
+def check_webhook_auth(settings: Settings) -> None:
+    """Raise ConfigError when no webhook could be authenticated (no install-wide way and no
+    workspace credential in the database), or when workspaces hold signing credentials that
+    cannot be verified without WEBHOOK_CREDENTIALS_KEY. The table is read once, at start."""
+    try:
+        with database.connection_context():
+            kinds = active_kinds()
+    except (peewee.OperationalError, peewee.InterfaceError, peewee.ProgrammingError) as exc:
+        if not settings.has_global_webhook_auth():
+            raise ConfigError("cannot read the workspace webhook credentials from DATABASE_URL "
+                              f"({str(exc).strip()[:200]}), and no WEBHOOK_SECRET, "
+                              "WAHA_HMAC_KEY, WEBHOOK_TOKEN or EVOLUTION_JWT_KEY is set") from None
+        kinds = set()  # workspace credentials are read again at every delivery
+    settings.require_webhook_auth(workspace_credentials=bool(kinds))
+    signing = sorted(kinds & set(SIGNING_KINDS))
+    if signing and not settings.webhook_credentials_key:
+        raise ConfigError(f"workspaces hold {' and '.join(signing)} credentials, derived from "
+                          "WEBHOOK_CREDENTIALS_KEY, which is not set: set it to the value they "
+                          "were issued with")

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from models import credentials
+from models.credentials import check_webhook_auth
 from models.db import utcnow
 from models.errors import ConfigError
 from models.tables import WebhookCredential
@@ -26,7 +27,6 @@ from tests.web_helpers import (
     standard_headers,
     waha_headers,
 )
-from web.app import check_webhook_auth
 from web.workspace_auth import WorkspaceAuth
 
 SERVER_KEY = "test-credentials-key-of-at-least-32-chars"

@@ -8,10 +8,10 @@ import time
 from collections.abc import Callable
 
 import falcon
-import peewee
 
-from models import credentials, logs
+from models import logs
 from models.activity import ActivityStore
+from models.credentials import check_webhook_auth
 from models.db import database
 from models.errors import ConfigError, UnknownSession
 from models.settings import Settings
@@ -102,27 +102,6 @@ class CloseDatabase:
 # finds them all busy waits this long for one, then answers 503.
 DATABASE_CONNECTIONS = 4
 DATABASE_WAIT_S = 5.0
-
-
-def check_webhook_auth(settings: Settings) -> None:
-    """Raise ConfigError when no webhook could be authenticated (no install-wide way and no
-    workspace credential in the database), or when workspaces hold signing credentials that
-    cannot be verified without WEBHOOK_CREDENTIALS_KEY. The table is read once, at start."""
-    try:
-        with database.connection_context():
-            kinds = credentials.active_kinds()
-    except (peewee.OperationalError, peewee.InterfaceError) as exc:
-        if not settings.has_global_webhook_auth():
-            raise ConfigError("cannot read the workspace webhook credentials from DATABASE_URL "
-                              f"({str(exc).strip()[:200]}), and no WEBHOOK_SECRET, "
-                              "WAHA_HMAC_KEY, WEBHOOK_TOKEN or EVOLUTION_JWT_KEY is set") from None
-        kinds = set()  # workspace credentials are read again at every delivery
-    settings.require_webhook_auth(workspace_credentials=bool(kinds))
-    signing = sorted(kinds & set(credentials.SIGNING_KINDS))
-    if signing and not settings.webhook_credentials_key:
-        raise ConfigError(f"workspaces hold {' and '.join(signing)} credentials, derived from "
-                          "WEBHOOK_CREDENTIALS_KEY, which is not set: set it to the value they "
-                          "were issued with")
 
 
 def get_app() -> falcon.App:

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import importlib
 import time
 
 import pytest
+from playhouse.migrate import SchemaMigrator
 
 from models import credentials
 from models.credentials import check_webhook_auth
 from models.db import utcnow
-from models.errors import ConfigError
+from models.errors import ConfigError, Unauthorized
 from models.tables import WebhookCredential
 from tests.fixtures import gateway_body, node_event
 from tests.web_helpers import (
@@ -27,6 +29,8 @@ from tests.web_helpers import (
     standard_headers,
     waha_headers,
 )
+from web import gateways
+from web.webhook import WebhookResource
 from web.workspace_auth import WorkspaceAuth
 
 SERVER_KEY = "test-credentials-key-of-at-least-32-chars"
@@ -211,3 +215,26 @@ def test_a_webhook_makes_one_query_for_workspace_credentials(make_client, tenant
         == 200
     assert post(app, waha, headers=TOKEN).status_code == 401  # no workspace token: no query
     assert len(queries) == 1
+
+
+def test_a_delivery_bound_to_one_workspace_never_resolves_to_another(make_client, tenants, db):
+    # The second line behind the scoped look-up: whatever names the workspace, a credential's
+    # workspace and the delivery's must be one.
+    resource = WebhookResource(tenants, None, None, resolve_workspace=lambda session: 3)
+    report = gateways.read(node_event(workspace_id=3))
+
+    with pytest.raises(Unauthorized, match="not valid for workspace 3"):
+        resource.event(report, None, bound=2)
+    assert resource.event(report, None, bound=3).workspace_id == 3
+
+
+def test_the_migration_drops_the_table_and_creates_it_again_with_its_indexes(db):
+    migration = importlib.import_module("models.migrations.0006_create_webhook_credentials")
+    migrator = SchemaMigrator.from_database(db)
+
+    migration.down(migrator, db)
+    assert not db.table_exists("webhook_credentials")
+    migration.up(migrator, db)
+    indexes = {i.name: (i.columns, i.unique) for i in db.get_indexes("webhook_credentials")}
+    assert indexes["idx_webhook_credentials_workspace"] == (["workspace_id"], False)
+    assert indexes["idx_webhook_credentials_token"] == (["token_sha256"], True)

@@ -57,6 +57,8 @@ class WorkspaceAuth:
             return ("a signature covers the body only: post to the workspace's URL "
                     "(/api/v1/workspaces/{workspace_id}/whatsapp/webhook) for its credential")
         rows = self.lookup(workspace_id=workspace_id, token_digests=digests)
+        if not rows and workspace_id is not None:
+            return ""  # the workspace has none: the install-wide refusal says it all
         for row in rows:
             method = self._accepts(row, headers, body, digests)
             if method:

@@ -103,14 +103,20 @@ def active_for(workspace_id: int | None = None,
                token_digests: tuple[str, ...] = ()) -> list[WebhookCredential]:
     """The active credentials a delivery may have been made with, in one indexed query: the
     workspace's own when the delivery names its workspace, else the rows of its tokens."""
-    active = WebhookCredential.revoked_at.is_null()
+    query = active_query(workspace_id, token_digests)
+    return [] if query is None else list(query)
+
+
+def active_query(workspace_id: int | None, token_digests: tuple[str, ...] = ()):
+    """The query of active_for (None when there is nothing to look for)."""
     if workspace_id is not None:
         where = WebhookCredential.workspace_id == workspace_id
     elif token_digests:
         where = WebhookCredential.token_sha256.in_(list(token_digests))
     else:
-        return []
-    return list(WebhookCredential.select().where(where & active).limit(100))
+        return None
+    return (WebhookCredential.select()
+            .where(where & WebhookCredential.revoked_at.is_null()).limit(100))
 
 
 def active_kinds() -> set[str]:

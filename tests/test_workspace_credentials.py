@@ -10,6 +10,7 @@ import importlib
 import time
 
 import pytest
+from peewee import MySQLDatabase, PostgresqlDatabase
 from playhouse.migrate import SchemaMigrator
 
 from models import credentials
@@ -18,6 +19,7 @@ from models.db import utcnow
 from models.errors import ConfigError, Unauthorized
 from models.tables import WebhookCredential
 from tests.fixtures import gateway_body, node_event
+from tests.test_query_plans import plan
 from tests.web_helpers import (
     QUEUED,
     TOKEN,
@@ -238,3 +240,32 @@ def test_the_migration_drops_the_table_and_creates_it_again_with_its_indexes(db)
     indexes = {i.name: (i.columns, i.unique) for i in db.get_indexes("webhook_credentials")}
     assert indexes["idx_webhook_credentials_workspace"] == (["workspace_id"], False)
     assert indexes["idx_webhook_credentials_token"] == (["token_sha256"], True)
+
+
+@pytest.fixture
+def many_tenants(issue, db):
+    """A thousand workspaces with a token and a WAHA key each, statistics gathered."""
+    rows = [{"workspace_id": ws, "kind": kind, "created_at": utcnow(),
+             "token_sha256": f"{ws:064x}" if kind == credentials.TOKEN else None,
+             "key_salt": None if kind == credentials.TOKEN else f"{ws:032x}"}
+            for ws in range(1, 1001) for kind in (credentials.TOKEN, credentials.WAHA_HMAC)]
+    with db.atomic():
+        for i in range(0, len(rows), 200):
+            WebhookCredential.insert_many(rows[i:i + 200]).execute()
+    if isinstance(db, PostgresqlDatabase):
+        db.execute_sql("ANALYZE webhook_credentials")
+    elif isinstance(db, MySQLDatabase):
+        db.execute_sql("ANALYZE TABLE webhook_credentials").fetchall()
+    return db
+
+
+@pytest.mark.parametrize("where, index", [
+    ({"workspace_id": 500}, "idx_webhook_credentials_workspace"),
+    ({"workspace_id": None, "token_digests": (f"{500:064x}",)}, "idx_webhook_credentials_token"),
+], ids=["by-workspace", "by-token"])
+def test_a_delivery_finds_its_credentials_through_an_index(many_tenants, where, index):
+    text = plan(many_tenants, credentials.active_query(**where))
+
+    assert index in text, text
+    for full_scan in ("scan webhook_credentials\n", "seq scan", " all "):
+        assert full_scan not in text + "\n", text

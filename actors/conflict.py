@@ -63,13 +63,14 @@ def auto_resume_campaign(workspace_id: int, session_id: str, paused_at: str, att
     quiet for their cooldown; check again when it will be, or resume all on the last attempt.
     `due_ms`: when this check was due (epoch ms), for the resume lateness metric."""
     rt = runtime.current()
-    activity = rt.store.get(workspace_id, session_id)
     check = Check(workspace_id, session_id, dt.datetime.fromisoformat(paused_at), attempt, 0)
-    now = utcnow()
-    outcome = check_resume(
-        rt.settings, check, now=now,
-        last_activity_ms=activity.last_activity_ms if activity else None,
-    )
+
+    def last_activity_ms() -> int | None:
+        # Read before the campaigns are locked and again once they are (check_resume).
+        activity = rt.store.get(workspace_id, session_id)
+        return activity.last_activity_ms if activity else None
+
+    outcome = check_resume(rt.settings, check, now=utcnow(), last_activity_ms=last_activity_ms)
     committed = utcnow()
     follow_up(outcome, now=committed)  # as above: due time, not lock wait later
     observe(RESUME_LATENESS, outcome, since_ms=due_ms, now=committed)

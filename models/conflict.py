@@ -8,7 +8,7 @@ callers (actors, the clock, scripts) read Redis and enqueue the follow-up checks
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -91,24 +91,43 @@ def pause_session(
                            sql.ongoing(workspace_id, account_ids, locked=True), plan)
     if not writes.ids:
         return Outcome([])
-    return Outcome(writes.ids, Check(workspace_id, session_id, now, 1, writes.next_due_ms),
+    stored = stored_pause_time(writes.ids[0], now)
+    return Outcome(writes.ids, Check(workspace_id, session_id, stored, 1, writes.next_due_ms),
                    partial(paused_events, workspace_id, session_id, writes.ids, REASON_MOBILE,
                            now=now, next_due_ms=writes.next_due_ms))
 
 
+def stored_pause_time(campaign_id: int, now: dt.datetime) -> dt.datetime:
+    """The paused_at the campaign just paused at `now` holds, for its check to carry.
+
+    A check resumes what was paused at or before its time, compared with what the column
+    holds: a column of whole seconds (the original design's TIMESTAMP) rounds `now` (up, half
+    the time, on PostgreSQL)."""
+    (raw,) = database.execute_sql(*sql.pause_time(campaign_id)).fetchone() or (None,)
+    stored = Campaign.paused_at.python_value(raw)
+    return stored if isinstance(stored, dt.datetime) else now
+
+
 def check_resume(
-    settings: Settings, check: Check, *, now: dt.datetime, last_activity_ms: int | None,
+    settings: Settings, check: Check, *, now: dt.datetime,
+    last_activity_ms: int | None | Callable[[], int | None],
 ) -> Outcome:
     """Resume the check's campaigns whose session has been quiet for their cooldown, all of
-    them on the last attempt; the rest get a next check at the moment they will be due."""
+    them on the last attempt; the rest get a next check at the moment they will be due.
+
+    `last_activity_ms` is the session's last activity, or a callable that reads it: that is
+    read again once the campaigns are locked, so a phone message that arrives while the check
+    waits for the lock keeps them paused."""
     accounts = session_accounts(check.workspace_id, check.session_id)
     if not accounts:
         return Outcome([])
     account_ids = list(accounts)
+    activity = _Latest(last_activity_ms)
     writes = write_planned(
         sql.paused(check.workspace_id, account_ids),
         sql.paused(check.workspace_id, account_ids, locked=True),
-        partial(_resume_plan, settings, check, accounts, now, last_activity_ms),
+        lambda rows: _resume_plan(settings, check, accounts, now, activity.value, rows),
+        changed=activity.changed,
     )
     following = None
     if writes.held_from is not None:  # attempts count from 1 again once the hold ends
@@ -142,6 +161,21 @@ def resumed_events(workspace_id: int, session_id: str, reasons: dict[int, str], 
                               at_ms, next_due_ms) for reason, ids in by_reason.items())
 
 
+class _Latest:
+    """A value read now and again on demand: `changed()` reads it again and says whether it
+    moved. A plain value never moves."""
+
+    def __init__(self, source: int | None | Callable[[], int | None]):
+        self._read = source if callable(source) else None
+        self.value = source() if callable(source) else source
+
+    def changed(self) -> bool:
+        if self._read is None:
+            return False
+        before, self.value = self.value, self._read()
+        return self.value != before
+
+
 @dataclass(frozen=True)
 class _Writes:
     """What a pause or a resume check writes, and the campaigns and next due time it reports;
@@ -162,7 +196,8 @@ def _held(rows: list[tuple], now: dt.datetime) -> _Writes | None:
     if end is None or end <= now:
         return None
     pauses = [Campaign.paused_at.python_value(row[2]) for row in rows]
-    return _Writes([], [], to_ms(end), held_from=max(p for p in pauses if p is not None))
+    return _Writes([], [], to_ms(end), held_from=max(
+        (p for p in pauses if isinstance(p, dt.datetime)), default=now))
 
 
 def _resume_plan(settings: Settings, check: Check, accounts: dict[int, int], now: dt.datetime,
@@ -175,7 +210,8 @@ def _resume_plan(settings: Settings, check: Check, accounts: dict[int, int], now
     paused, due = {}, {}
     for cid, account, raw_paused_at, _ in rows:
         paused_at = Campaign.paused_at.python_value(raw_paused_at)
-        if paused_at is not None and paused_at <= check.paused_at:
+        # None or not a time: another program's row, which the clock adopts (models.strays).
+        if isinstance(paused_at, dt.datetime) and paused_at <= check.paused_at:
             paused[cid] = paused_at
             due[cid] = due_at(settings, accounts[account], paused_at, last_activity_ms)
     ready = sorted(cid for cid in due if force or due[cid] <= now_ms)
@@ -193,14 +229,17 @@ def _resume_plan(settings: Settings, check: Check, accounts: dict[int, int], now
 
 def overdue_checks(
     settings: Settings, *, now: dt.datetime, last_activity: dict[tuple[int, str], int],
-    grace_seconds: int,
+    grace_seconds: int, rows: Iterable | None = None,
 ) -> list[Check]:
     """Checks for sessions whose paused campaigns are past due by more than the grace: their
     delayed message was lost (a worker killed with -9, Redis restarted empty). A held session
-    is due no earlier than its hold's end."""
+    is due no earlier than its hold's end. `rows` are paused_sessions() rows (read here when
+    not given); a row without readable pause times is skipped."""
     now_ms = to_ms(now)
     checks = []
-    for row in paused_sessions():
+    for row in paused_sessions() if rows is None else rows:
+        if not readable(row):
+            continue
         session = (row.workspace_id, row.session_id)
         cooldown = settings.cooldown_for(row.tier)
         base_ms = last_activity.get(session, to_ms(row.latest_pause))
@@ -214,6 +253,12 @@ def overdue_checks(
         attempt = min(settings.max_attempts, 1 + elapsed // max(cooldown, 1))
         checks.append(Check(row.workspace_id, row.session_id, row.latest_pause, attempt, due_ms))
     return checks
+
+
+def readable(row) -> bool:
+    """Whether a paused_sessions() row has pause times to count from: another program may
+    have set the status without paused_at, or written something that is no time."""
+    return isinstance(row.first_pause, dt.datetime) and isinstance(row.latest_pause, dt.datetime)
 
 
 def paused_sessions():

@@ -14,7 +14,14 @@ from functools import partial
 
 from models import statements as sql
 from models.activity import to_ms
-from models.conflict import Check, Outcome, paused_events, resumed_events, session_accounts
+from models.conflict import (
+    Check,
+    Outcome,
+    paused_events,
+    resumed_events,
+    session_accounts,
+    stored_pause_time,
+)
 from models.db import database, write_transaction
 from models.errors import SessionNotFound
 from models.tables import PAUSE_EVENT, REASON_HOLD, RESUME_EVENT, RESUMED_MANUALLY, Campaign
@@ -52,7 +59,8 @@ def hold_session(workspace_id: int, session_id: str, *, minutes: int,
         return Held(until, Outcome([]))
     announce = partial(paused_events, workspace_id, session_id, held, REASON_HOLD, now=now,
                        next_due_ms=to_ms(until))
-    return Held(until, Outcome(held, Check(workspace_id, session_id, now, 1, to_ms(until)),
+    paused_at = stored_pause_time(ongoing[0], now) if ongoing else now
+    return Held(until, Outcome(held, Check(workspace_id, session_id, paused_at, 1, to_ms(until)),
                                announce))
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from peewee import DatabaseProxy, DateTimeField, SqliteDatabase
+from peewee import Cast, DatabaseProxy, DateTimeField, MySQLDatabase, SqliteDatabase
 from playhouse.db_url import connect
 
 from models.errors import ConfigError
@@ -71,6 +71,24 @@ def locking(query):
     return query.for_update()
 
 
+def exactly(field, value: str):
+    """`field = value`, byte for byte on every backend.
+
+    MySQL's and MariaDB's usual collations ignore case and trailing spaces (`shop-1 ` matches
+    `Shop-1`), while the Redis keys built from a session id are exact. There the collated
+    comparison stays, so the index on the column still finds the rows, and a binary one keeps
+    the exact ones. SQLite and PostgreSQL compare strings exactly already.
+    """
+    if isinstance(database.obj, MySQLDatabase):
+        return (field == value) & (field == Cast(value, "BINARY"))
+    return field == value
+
+
+def exactly_params(value: str) -> tuple:
+    """The parameters `exactly(field, value)` binds, in order, for a shaped() statement."""
+    return (value, value) if isinstance(database.obj, MySQLDatabase) else (value,)
+
+
 # A statement compiled to SQL and parameters. Peewee compiles a query on every execute: on
 # SQLite that compiling, not running the statement, was most of a pause or a resume check.
 Statement = tuple[str, tuple]
@@ -120,20 +138,24 @@ def shaped(shape: tuple, build: Callable[[], object], params: tuple) -> Statemen
 
 
 def write_planned(read: Statement, locked_read: Statement,
-                  plan: Callable[[list[tuple]], P]) -> P:
+                  plan: Callable[[list[tuple]], P], *,
+                  changed: Callable[[], bool] | None = None) -> P:
     """Write what `plan(rows)` says for the rows `read` selects, holding the write lock only
     to read them again (`locked_read`: the same read FOR UPDATE where the backend has it) and
     run the plan's statements.
 
     The plan is made, and its statements compiled, from a first read outside the lock. If
     another worker changed the rows in between, the plan is made anew from the rows read under
-    the lock, so what is written is always what those rows call for.
+    the lock, so what is written is always what those rows call for. A plan that also depends
+    on something outside the database passes `changed`: called once the lock is held, it
+    reads that again and says whether it moved, which makes the plan anew too.
     """
     rows = database.execute_sql(*read).fetchall()
     planned = plan(rows)
     with write_transaction():
         fresh = database.execute_sql(*locked_read).fetchall()
-        if fresh != rows:
+        moved = changed() if changed is not None else False
+        if fresh != rows or moved:
             planned = plan(fresh)
         for statement in planned.statements:
             database.execute_sql(*statement)

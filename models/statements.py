@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from models.db import Statement, locking, shaped
+from models.db import Statement, exactly, exactly_params, locking, shaped
 from models.tables import (
     ONGOING,
     PAUSED_MOBILE,
@@ -27,7 +27,8 @@ from models.tables import (
 def accounts_of(workspace_id: int, session_id: str):
     """The session's accounts (id, tier): the lookup both the pause and the resume begin with."""
     return WhatsappAccount.select(WhatsappAccount.id, WhatsappAccount.tier).where(
-        (WhatsappAccount.session_id == session_id) & (WhatsappAccount.workspace_id == workspace_id)
+        exactly(WhatsappAccount.session_id, session_id)
+        & (WhatsappAccount.workspace_id == workspace_id)
     )
 
 
@@ -59,7 +60,7 @@ def paused_of(workspace_id: int, account_ids: list[int]):
 def accounts(workspace_id: int, session_id: str) -> Statement:
     """The session's accounts (id, tier)."""
     return shaped(("accounts",), lambda: accounts_of(workspace_id, session_id),
-                  (session_id, workspace_id))
+                  (*exactly_params(session_id), workspace_id))
 
 
 def ongoing(workspace_id: int, account_ids: list[int], *, locked: bool = False) -> Statement:
@@ -79,6 +80,13 @@ def paused(workspace_id: int, account_ids: list[int], *, locked: bool = False) -
         lambda: _locked_if(locked, paused_of(workspace_id, account_ids)),
         (*account_ids, PAUSED_MOBILE, workspace_id),
     )
+
+
+def pause_time(campaign_id: int) -> Statement:
+    """The paused_at a campaign holds, as its column stored it."""
+    return shaped(("pause_time",),
+                  lambda: Campaign.select(Campaign.paused_at).where(Campaign.id == campaign_id),
+                  (campaign_id,))
 
 
 def pause(ids: list[int], session_id: str, now: dt.datetime, *, reason: str = REASON_MOBILE,

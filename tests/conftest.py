@@ -21,8 +21,9 @@ from models.settings import Settings
 from models.tables import Campaign, CampaignPauseEvent, WhatsappAccount
 from tests import servers
 
-# Fixtures of the HTTP tests (a TestClient on create_app), loaded here so pytest rewrites them.
-pytest_plugins = ["tests.web_helpers"]
+# Fixtures of the HTTP tests (a TestClient on create_app) and of the tests that run the
+# processes on each database, loaded here so pytest rewrites them.
+pytest_plugins = ["tests.web_helpers", "tests.stack_helpers"]
 
 DATABASES = {
     "sqlite": None,

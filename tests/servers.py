@@ -14,7 +14,7 @@ from pathlib import Path
 import redis
 
 TABLES = ["campaign_pause_events", "campaigns", "whatsapp_accounts", "webhook_credentials",
-          "phoneguard_migrations"]
+          "phoneguard_migrations", "phoneguard_widened_columns"]
 
 
 def redis_server_binary() -> str:

@@ -27,6 +27,7 @@ CASES = {
         lambda: sql.pause([1, 2], "first", EARLIER, reason="hold", held_until=LATER),
         lambda: sql.pause([3, 4], "second", LATER, reason="hold", held_until=EARLIER)),
     "hold": (lambda: sql.hold([1], EARLIER), lambda: sql.hold([2], LATER)),
+    "pause time": (lambda: sql.pause_time(1), lambda: sql.pause_time(2)),
     "resume": (lambda: sql.resume([1], EARLIER), lambda: sql.resume([7], LATER)),
     "audit of a pause": (lambda: sql.audit([1, 2], "paused", 1, "first", EARLIER),
                          lambda: sql.audit([3, 4], "paused", 2, "second", LATER)),

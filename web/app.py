@@ -12,7 +12,7 @@ import falcon
 from models import logs
 from models.activity import ActivityStore
 from models.credentials import check_webhook_auth
-from models.db import database
+from models.db import database, exactly
 from models.errors import ConfigError, UnknownSession
 from models.settings import Settings
 from models.tables import WhatsappAccount
@@ -77,7 +77,7 @@ def create_app(
 def workspace_of_session(session_id: str) -> int:
     """The workspace of the one account with this session id, for gateways that cannot say."""
     rows = (WhatsappAccount.select(WhatsappAccount.workspace_id)
-            .where(WhatsappAccount.session_id == session_id).distinct().limit(2))
+            .where(exactly(WhatsappAccount.session_id, session_id)).distinct().limit(2))
     workspaces = [row.workspace_id for row in rows]
     if len(workspaces) == 1:
         return workspaces[0]

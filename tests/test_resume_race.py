@@ -1,0 +1,137 @@
+"""A phone message that arrives while a resume check waits for its lock keeps the campaigns
+paused (issue 12, item 4): the check decides on the activity it reads once the campaigns are
+locked, on every database."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import sqlite3
+import threading
+import time
+
+import pytest
+from playhouse.db_url import connect
+
+from models import keys
+from models.activity import ActivityEvent, to_ms
+from models.conflict import check_resume, pause_session
+from models.db import database
+from models.tables import Campaign
+from tests.e2e_helpers import start_worker
+from tests.stack_helpers import (
+    API,
+    backend,
+    campaigns_of,
+    post_phone_message,
+    seed,
+    statuses,
+    wait_until,
+)
+
+T0 = dt.datetime(2026, 11, 29, 16, 0, 0, 250000)
+
+
+@contextlib.contextmanager
+def row_held(database_url: str, campaign_id: int):
+    """Hold the campaign's row from another connection, as another program's transaction
+    would: FOR UPDATE on PostgreSQL and MariaDB, SQLite's write lock on SQLite."""
+    if database_url.startswith("sqlite"):
+        conn = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            conn.execute("ROLLBACK")
+            conn.close()
+        return
+    other = connect(database_url)
+    with other.connection_context(), other.atomic():
+        other.execute_sql("SELECT id FROM campaigns WHERE id = %s FOR UPDATE", (campaign_id,))
+        yield
+        other.rollback()
+
+
+def in_thread(work):
+    """Run `work` on a thread of its own (so on a connection of its own); its result in
+    `result[0]` once joined."""
+    result = []
+
+    def run():
+        with database.connection_context():
+            result.append(work())
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, result
+
+
+def test_a_phone_message_while_the_check_waits_for_its_lock_keeps_the_campaigns_paused(
+        db, database_url, settings, store, account_factory):
+    _, (campaign,) = account_factory(1, "s1", tier=4)
+    typed = to_ms(T0)
+    store.record(ActivityEvent(1, "s1", "android", "m1"), now_ms=typed, queue_pause=False)
+    check = pause_session(settings, 1, "s1", now=T0, last_activity_ms=typed).next_check
+
+    def last_activity_ms():
+        activity = store.get(1, "s1")
+        return activity.last_activity_ms if activity else None
+
+    with row_held(database_url, campaign.id):
+        thread, result = in_thread(lambda: check_resume(
+            settings, check, now=T0 + dt.timedelta(seconds=20),
+            last_activity_ms=last_activity_ms))
+        time.sleep(0.5)  # the check has read the activity and waits for the row
+        typed_again = typed + 19_000
+        store.record(ActivityEvent(1, "s1", "android", "m2"), now_ms=typed_again,
+                     queue_pause=False)
+    thread.join(10)
+
+    (outcome,) = result
+    assert outcome.campaign_ids == []
+    assert outcome.next_check.due_ms == typed_again + 20_000
+    assert Campaign.get_by_id(campaign.id).status == "paused_mobile"
+
+
+@pytest.mark.processes
+def test_campaigns_stay_paused_when_the_phone_is_used_while_their_check_waits_for_a_lock(
+        backend_stack, database_url):
+    cooldown = 4
+    account = seed(1, "race")
+    stack = backend_stack(CAMPAIGN_CONFLICT_TIER_COOLDOWN=f"1:{cooldown}")
+    stack.start("web")
+    start_worker(stack)
+    worker_log = stack.log_path("worker")
+    redis = stack.redis_client()
+    assert post_phone_message(stack, 1, "race")[0] == 200
+    wait_until(stack, lambda: statuses(account) == ["paused_mobile"] * 2, 10, "paused")
+    due = int(redis.hget(keys.activity(1, "race"), "last_activity_ms")) / 1000 + cooldown
+
+    time.sleep(max(0.0, due - 0.7 - time.time()))
+    held = time.time()
+    with row_held(database_url, campaigns_of(account)[0].id):
+        time.sleep(max(0.0, due + 0.8 - time.time()))  # the check waits for the row now
+        assert post_phone_message(stack, 1, "race")[0] == 200
+        if backend(database.obj) == "sqlite":
+            # The pause job waits for SQLite's lock too: let it start waiting, then release.
+            wait_until(stack, lambda: not redis.exists(keys.pause_pending(1, "race")), 10,
+                       "the pause job started")
+            time.sleep(0.05)
+        else:  # it finds nothing ongoing to pause, without waiting for the row
+            wait_until(stack, lambda: "session=race device=android campaigns=[]"
+                       in worker_log.read_text(), 10, "the second pause job ran")
+    released = time.time()
+    held = released - held
+    typed_again = int(redis.hget(keys.activity(1, "race"), "last_activity_ms")) / 1000
+
+    # Until the phone has been quiet for the cooldown again, the campaigns stay paused.
+    while time.time() < typed_again + cooldown - 0.5:
+        assert statuses(account) == ["paused_mobile"] * 2, stack.logs()
+        time.sleep(0.05)
+    permission = stack.get("/api/v1/workspaces/1/sessions/race/send-permission", API)[1]
+    assert permission["data"]["allowed"] is False
+    wait_until(stack, lambda: statuses(account) == ["ongoing"] * 2, cooldown + 10,
+               "resumed once quiet again")
+    print(f"\n[{backend(database.obj)}] row held {held:.1f} s; campaigns stayed paused "
+          f"{typed_again + cooldown - released:.1f} s after the lock was released, until "
+          "the cooldown of the message that arrived meanwhile ended")

@@ -142,7 +142,7 @@ def test_the_clock_adopts_and_resumes_stray_rows_and_keeps_serving_every_other_s
     assert clock_log.count("adopted ") == 1
     assert "whose account was deleted" in clock_log
     assert audit_reasons([c.id for c in campaigns_of(bad)]) == [
-        ("paused", "adopted"), ("resumed", "mobile_activity")]
+        ("paused", "adopted"), ("resumed", "quiet")]
     assert audit_reasons([orphan.id]) == [("resumed", "account_deleted")]
     assert audit_reasons([orphan_too.id]) == [("paused", "adopted"),
                                               ("resumed", "account_deleted")]

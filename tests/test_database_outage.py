@@ -4,6 +4,7 @@ CRITICAL traceback per message. PostgreSQL and MariaDB, behind a proxy the test 
 
 from __future__ import annotations
 
+import re
 import time
 from urllib.parse import urlparse
 
@@ -53,12 +54,14 @@ def test_a_database_outage_of_a_few_seconds_is_one_warning_per_worker_process(
 
     for account in accounts[1:]:
         wait_until(stack, lambda a=account: all(c.pause_count == 1 for c in campaigns_of(a)),
-                   10, f"the pause of {account.session_id} retried")
+                   40, f"the pause of {account.session_id} retried")
     landed = time.monotonic() - back
     log = stack.log_path("worker").read_text()
     print(f"\n[{backend(db)}] database down "
           f"{back - cut:.1f} s: {log.count('database unavailable')} warning(s), every pause "
-          f"landed within {landed:.1f} s of its return")
+          f"landed within {landed:.1f} s of its return; retried for: "
+          f"{sorted(set(re.findall(r'failed [(][(]?([0-9]+|[a-z][^(]{0,40})', log)))}")
     assert "CRITICAL" not in log and "Traceback" not in log
     assert 1 <= log.count("database unavailable") <= WORKER_PROCESSES
-    assert log.count("database answers again") == log.count("database unavailable")
+    # Told by each process that has taken a message since (the other may not have yet).
+    assert 1 <= log.count("database answers again") <= log.count("database unavailable")

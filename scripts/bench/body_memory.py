@@ -2,7 +2,7 @@
 (one worker), an Evolution photo with base64 media inline of --mib MiB, posted once per fresh
 worker; the worker's peak RSS (VmHWM) before and after. Prints numbers; asserts nothing.
 
-    python -m scripts.bench_body_memory [--mib 16] [--runs 3]
+    python -m scripts.bench.body_memory [--mib 16] [--runs 3]
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def one_run(case: str, raw: bytes, small: bytes) -> tuple[int, int, int]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.bench_body_memory",
+    parser = argparse.ArgumentParser(prog="python -m scripts.bench.body_memory",
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mib", type=float, default=16.0, help="body size in MiB (default 16)")

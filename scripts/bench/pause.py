@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass
 
 from models.tables import PAUSED_MOBILE, Campaign
-from scripts import bench_stack as bs
-from scripts import bench_traffic as tr
-from scripts.bench_load import exchange
+from scripts.bench import stack as bs
+from scripts.bench import traffic as tr
+from scripts.bench.load import exchange
 
 CAMPAIGNS = 3
 # Idle: long enough apart that Dramatiq's consumer has backed off to its longest poll

@@ -16,9 +16,9 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from scripts import bench_stack as bs
-from scripts.bench_load import LoadGenerator
-from scripts.bench_traffic import HEALTHZ
+from scripts.bench import stack as bs
+from scripts.bench.load import LoadGenerator
+from scripts.bench.traffic import HEALTHZ
 
 
 @dataclass

@@ -12,7 +12,9 @@ Prints, each as the median of several runs:
   3. resume lateness against each campaign's due time (last activity + cooldown) with 6,000
      and 30,000 campaigns paused at once (sessions x 3), accounts of tiers 2-4 in turn, and
      30,000 with every account of tier 4; and how many resumed early;
-  4. Redis bytes per active session, and worker RSS with 30,000 resume checks pending.
+  4. a morning rush: 10,000 sessions' first phone messages with a 4 s cooldown, so resume
+     checks come due while pauses still arrive: paused p99 after the webhook, resume lateness;
+  5. Redis bytes per active session, and worker RSS with 30,000 resume checks pending.
 
 Throughput and the pause load come from wrk when it is installed (apt-get install wrk; the
 benchmark installs it itself when run as root), else from a Python load generator whose own
@@ -47,7 +49,7 @@ from scripts.bench.floor import serving
 from scripts.bench.load import LoadGenerator
 from scripts.bench.wrk import Wrk, ensure_wrk
 
-SECTIONS = ("throughput", "pause", "resume", "memory")
+SECTIONS = ("throughput", "pause", "resume", "rush", "memory")
 _WRK: str | None = None  # wrk's path, when the throughput and load figures come from it
 TRAFFIC_WS, PROBE_WS = 1, 2
 WARM_UP = 3  # pause probes before the idle ones: a fresh worker's first jobs open connections
@@ -67,6 +69,8 @@ class Plan:
     # cooldown from paused_at, not from the last activity (late by the pause's own delay).
     rush_tiers: tuple = (2, 3, 4)
     worst_tier: int = 4
+    rush_sessions: int = 10000
+    rush_cooldown: int = 4      # s: checks come due while the rush's pauses still arrive
     memory_sessions: int = 10000
     pending_checks: int = 30000
     traffic_sessions: int = 2000
@@ -74,7 +78,8 @@ class Plan:
 
 FULL = Plan()
 QUICK = Plan(rounds=2, window_s=2.0, floor_rounds=1, probes=40, probe_runs=1,
-             rush_sizes=(6000,), rush_runs=1, memory_sessions=2000, traffic_sessions=1000)
+             rush_sizes=(6000,), rush_runs=1, rush_sessions=3000, memory_sessions=2000,
+             traffic_sessions=1000)
 
 
 def say(line: str = "") -> None:
@@ -213,8 +218,26 @@ def resume(setup: bs.Setup, plan: Plan, verdicts: dict) -> None:
     say()
 
 
+def rush(setup: bs.Setup, plan: Plan, verdicts: dict) -> None:
+    cooldown = plan.rush_cooldown
+    say(f"4. Morning rush: {plan.rush_sessions} sessions' first phone messages, flat out, "
+        f"every tier {cooldown} s: pauses and resume checks at once")
+    say("    (paused: paused_at - the last activity web recorded before answering the webhook)")
+    env = {"CAMPAIGN_CONFLICT_TIER_COOLDOWN": ",".join(f"{t}:{cooldown}" for t in range(1, 5))}
+    with (bs.running(setup, "web", "worker", "clock", env=env) as stack,
+          LoadGenerator(stack.port) as gen):
+        settings = bs.settings_of(stack)
+        runs = [br.run(stack, gen, settings, 300 + i, plan.rush_sessions, (1,))
+                for i in range(plan.rush_runs)]
+    s = br.summary(runs)
+    say(br.rush_line(plan.rush_sessions * 3, s))
+    verdicts["morning rush: paused p99 <= 1 s, resumed p99 <= 0.5 s late, none early"] = (
+        br.rush_met(s))
+    say()
+
+
 def memory(setup: bs.Setup, plan: Plan, verdicts: dict) -> None:
-    say("4. Memory")
+    say("5. Memory")
     with bs.running(setup, "web", "worker") as stack, LoadGenerator(stack.port) as gen:
         settings = bs.settings_of(stack)
         figures = bm.per_session(stack, gen, settings, plan.memory_sessions)
@@ -262,12 +285,18 @@ def main(argv=None) -> int:
                         help="measure on the database server at URL (postgresql://..., "
                              "mysql://...): each stack gets a scratch database there, dropped "
                              "after; default: a fresh SQLite file")
+    parser.add_argument("--campaigns", type=int, nargs="+", metavar="N",
+                        help="the resume section's sizes, campaigns paused at once (default "
+                             "6,000 and 30,000; --quick 6,000); the one-tier run takes the "
+                             "largest")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     if args.runs:
         plan = dataclasses.replace(plan, rounds=args.runs, floor_rounds=args.runs,
                                    probe_runs=args.runs, rush_runs=args.runs)
     setup = bs.Setup(args.procfile, args.redis_server, args.database)
+    if args.campaigns:
+        plan = dataclasses.replace(plan, rush_sizes=tuple(args.campaigns))
     sections = set(args.only or SECTIONS)
     signal.signal(signal.SIGTERM, _interrupt)
     verdicts: dict[str, bool] = {}
@@ -284,6 +313,8 @@ def main(argv=None) -> int:
             edge(setup, plan, sections, verdicts)
         if "resume" in sections:
             resume(setup, plan, verdicts)
+        if "rush" in sections:
+            rush(setup, plan, verdicts)
         if "memory" in sections:
             memory(setup, plan, verdicts)
     except KeyboardInterrupt:

@@ -31,6 +31,7 @@ class Run:
     burst_s: float
     burst_rate: float
     lateness_ms: list[float]
+    paused_ms: list[float]  # paused_at - the session's last activity as web recorded it
     early: int
     unpaused: int
     unresumed: int
@@ -91,11 +92,13 @@ def _measure(settings, workspace_id, seeded, last_ms, burst, peak, rss) -> Run:
                             WhatsappAccount.session_id, WhatsappAccount.tier)
             .join(WhatsappAccount, on=(Campaign.whatsapp_account_id == WhatsappAccount.id))
             .where(Campaign.workspace_id == workspace_id).objects())
-    lateness, early, unpaused, unresumed = [], 0, 0, 0
+    lateness, paused, early, unpaused, unresumed = [], [], 0, 0, 0
     for row in rows:
         if row.paused_at is None:
             unpaused += 1
             continue
+        if row.session_id in last_ms:
+            paused.append(_us(row.paused_at) / 1000 - last_ms[row.session_id])
         if row.auto_resume_at is None or row.status != ONGOING:
             unresumed += 1
             continue
@@ -104,7 +107,7 @@ def _measure(settings, workspace_id, seeded, last_ms, burst, peak, rss) -> Run:
         late_us = _us(row.auto_resume_at) - due_us
         early += late_us < 0
         lateness.append(late_us / 1000)
-    return Run(len(seeded) * 3, burst.elapsed, burst.rate, lateness, early, unpaused,
+    return Run(len(seeded) * 3, burst.elapsed, burst.rate, lateness, paused, early, unpaused,
                unresumed, peak, rss)
 
 
@@ -116,6 +119,8 @@ def summary(runs: list[Run]) -> dict:
     return {
         "p50": bs.median([r.pct(50) for r in runs]),
         "p99": bs.median([r.pct(99) for r in runs]),
+        "paused_p50": bs.median([bs.percentile(r.paused_ms, 50) for r in runs]),
+        "paused_p99": bs.median([bs.percentile(r.paused_ms, 99) for r in runs]),
         "max": bs.median([max(r.lateness_ms, default=float("nan")) for r in runs]),
         "worst": max((max(r.lateness_ms, default=float("nan")) for r in runs),
                      default=float("nan")),
@@ -147,3 +152,17 @@ def line(campaigns: int, s: dict) -> str:
 def _problems(s: dict) -> str:
     parts = [f"{s[k]} {k}" for k in ("unpaused", "unresumed") if s[k]]
     return "; " + ", ".join(parts) if parts else ""
+
+
+def rush_met(s: dict) -> bool:
+    """The morning rush's target: paused p99 <= 1 s after the webhook, and the resume's."""
+    return s["paused_p99"] <= 1000 and met(s)
+
+
+def rush_line(campaigns: int, s: dict) -> str:
+    return (f"    {campaigns:>6} campaigns  paused p50 {s['paused_p50'] / 1000:5.2f} s  p99 "
+            f"{s['paused_p99'] / 1000:5.2f} s after the webhook;  resumed late p50 "
+            f"{s['p50'] / 1000:5.2f} s  p99 {s['p99'] / 1000:5.2f} s  early {s['early']}  "
+            f"(webhooks {s['burst_rate']:.0f}/s over {s['burst_s']:.1f} s; {s['runs']} runs"
+            f"{_problems(s)}; target paused p99 <= 1 s, resumed p99 <= 0.5 s: "
+            f"{'meets' if rush_met(s) else 'MISSES'})")

@@ -17,7 +17,7 @@ from peewee import fn
 from models import events
 from models import statements as sql
 from models.activity import to_ms
-from models.db import Statement, database, write_planned
+from models.db import Statement, database, write_locked
 from models.settings import Settings
 from models.tables import (
     PAUSE_EVENT,
@@ -86,9 +86,7 @@ def pause_session(
             sql.audit(ids, PAUSE_EVENT, workspace_id, session_id, now),
         ], ids, base_ms + cooldown * 1000)
 
-    account_ids = list(accounts)
-    writes = write_planned(sql.ongoing(workspace_id, account_ids),
-                           sql.ongoing(workspace_id, account_ids, locked=True), plan)
+    writes = write_locked(sql.ongoing(workspace_id, list(accounts), locked=True), plan)
     if not writes.ids:
         return Outcome([])
     stored = stored_pause_time(writes.ids[0], now)
@@ -116,19 +114,19 @@ def check_resume(
     them on the last attempt; the rest get a next check at the moment they will be due.
 
     `last_activity_ms` is the session's last activity, or a callable that reads it: that is
-    read again once the campaigns are locked, so a phone message that arrives while the check
-    waits for the lock keeps them paused."""
+    read once the campaigns are locked, so a phone message that arrives while the check waits
+    for the lock keeps them paused."""
     accounts = session_accounts(check.workspace_id, check.session_id)
     if not accounts:
         return Outcome([])
     account_ids = list(accounts)
-    activity = _Latest(last_activity_ms)
-    writes = write_planned(
-        sql.paused(check.workspace_id, account_ids),
-        sql.paused(check.workspace_id, account_ids, locked=True),
-        lambda rows: _resume_plan(settings, check, accounts, now, activity.value, rows),
-        changed=activity.changed,
-    )
+
+    def plan(rows: list[tuple]) -> _Writes:
+        latest = last_activity_ms() if callable(last_activity_ms) else last_activity_ms
+        return _resume_plan(settings, check, accounts, now, latest, rows)
+
+    writes = write_locked(
+        sql.paused(check.workspace_id, account_ids, locked=True), plan)
     following = None
     if writes.held_from is not None:  # attempts count from 1 again once the hold ends
         following = Check(check.workspace_id, check.session_id,
@@ -159,21 +157,6 @@ def resumed_events(workspace_id: int, session_id: str, reasons: dict[int, str], 
     at_ms = to_ms(now)
     return tuple(events.Event(events.RESUMED, workspace_id, session_id, tuple(ids), reason,
                               at_ms, next_due_ms) for reason, ids in by_reason.items())
-
-
-class _Latest:
-    """A value read now and again on demand: `changed()` reads it again and says whether it
-    moved. A plain value never moves."""
-
-    def __init__(self, source: int | None | Callable[[], int | None]):
-        self._read = source if callable(source) else None
-        self.value = source() if callable(source) else source
-
-    def changed(self) -> bool:
-        if self._read is None:
-            return False
-        before, self.value = self.value, self._read()
-        return self.value != before
 
 
 @dataclass(frozen=True)

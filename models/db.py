@@ -7,7 +7,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from peewee import Cast, DatabaseProxy, DateTimeField, MySQLDatabase, SqliteDatabase
+from peewee import (
+    Cast,
+    DatabaseProxy,
+    DateTimeField,
+    MySQLDatabase,
+    PostgresqlDatabase,
+    SqliteDatabase,
+)
 from playhouse.db_url import connect
 
 from models.errors import ConfigError
@@ -89,13 +96,13 @@ def exactly_params(value: str) -> tuple:
     return (value, value) if isinstance(database.obj, MySQLDatabase) else (value,)
 
 
-# A statement compiled to SQL and parameters. Peewee compiles a query on every execute: on
-# SQLite that compiling, not running the statement, was most of a pause or a resume check.
+# A statement compiled to SQL and parameters. Peewee compiles a query on every execute, which
+# costs more than running these statements does: shaped() compiles each shape once.
 Statement = tuple[str, tuple]
 
 
 class Plan(Protocol):
-    """What write_planned runs: statements made from the rows it read."""
+    """What write_locked runs: statements made from the rows it read."""
 
     statements: Sequence[Statement]
 
@@ -137,26 +144,32 @@ def shaped(shape: tuple, build: Callable[[], object], params: tuple) -> Statemen
     return sql, params
 
 
-def write_planned(read: Statement, locked_read: Statement,
-                  plan: Callable[[list[tuple]], P], *,
-                  changed: Callable[[], bool] | None = None) -> P:
-    """Write what `plan(rows)` says for the rows `read` selects, holding the write lock only
-    to read them again (`locked_read`: the same read FOR UPDATE where the backend has it) and
-    run the plan's statements.
-
-    The plan is made, and its statements compiled, from a first read outside the lock. If
-    another worker changed the rows in between, the plan is made anew from the rows read under
-    the lock, so what is written is always what those rows call for. A plan that also depends
-    on something outside the database passes `changed`: called once the lock is held, it
-    reads that again and says whether it moved, which makes the plan anew too.
-    """
-    rows = database.execute_sql(*read).fetchall()
-    planned = plan(rows)
+def write_locked(locked_read: Statement, plan: Callable[[list[tuple]], P]) -> P:
+    """In one transaction: read the rows of `locked_read` under the write lock (FOR UPDATE
+    where the backend has it, the whole database on SQLite), run the statements `plan(rows)`
+    makes of them, commit. A second writer of the same rows waits for the commit and plans
+    from what this one wrote."""
     with write_transaction():
-        fresh = database.execute_sql(*locked_read).fetchall()
-        moved = changed() if changed is not None else False
-        if fresh != rows or moved:
-            planned = plan(fresh)
-        for statement in planned.statements:
-            database.execute_sql(*statement)
+        planned = plan(database.execute_sql(*locked_read).fetchall())
+        execute_all(planned.statements)
     return planned
+
+
+def execute_all(statements: Sequence[Statement]) -> None:
+    """Run `statements` in order, in one round trip where the driver allows it.
+
+    psycopg2 sends the query text with the parameters filled in, so PostgreSQL takes several
+    statements joined by `;` as one message; pymysql (without CLIENT.MULTI_STATEMENTS), the
+    sqlite3 module and psycopg 3 (server-side parameters) take one statement per call.
+    """
+    if len(statements) > 1 and _several_per_call():
+        database.execute_sql("; ".join(sql for sql, _ in statements),
+                             tuple(value for _, params in statements for value in params))
+        return
+    for statement in statements:
+        database.execute_sql(*statement)
+
+
+def _several_per_call() -> bool:
+    return (isinstance(database.obj, PostgresqlDatabase)
+            and type(database.connection()).__module__.startswith("psycopg2"))

@@ -1,7 +1,7 @@
 """The statements a pause and a resume check run, each compiled by Peewee once per shape.
 
-A check runs five statements; compiling them anew each time was most of its cost, on a worker
-that must keep up with thousands of checks due in the same seconds. Each function here builds
+A check runs four statements; compiling them anew each time cost more than running them, on a
+worker that must keep up with thousands of checks due in the same seconds. Each function builds
 its Peewee query (the one tests/test_query_plans.py asks every backend to plan) and hands
 models.db.shaped() the parameters in the order that query's SQL takes them; the SQL text is
 compiled on the first call of each shape. tests/test_statements.py checks every one against

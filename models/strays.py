@@ -17,7 +17,7 @@ from peewee import SQL, fn
 from models import statements as sql
 from models.activity import to_ms
 from models.conflict import Check, Outcome, due_at, resumed_events
-from models.db import compiled, locking, write_planned
+from models.db import compiled, locking, write_locked
 from models.settings import Settings
 from models.tables import (
     PAUSE_EVENT,
@@ -64,7 +64,7 @@ def adopt_unstamped(settings: Settings, *, now: dt.datetime) -> tuple[list[int],
         update = Campaign.update(paused_at=now).where(Campaign.id.in_(ids))
         return _Writes([compiled(update), _audit(strays, PAUSE_EVENT, ADOPTED, now)], strays)
 
-    writes = write_planned(compiled(_unstamped()), compiled(locking(_unstamped())), plan)
+    writes = write_locked(compiled(locking(_unstamped())), plan)
     sessions = {(s.workspace_id, s.session_id): s.tier for s in writes.strays
                 if s.tier is not None}
     checks = [Check(ws, sid, now, 1, due_at(settings, tier, now, None))
@@ -93,7 +93,7 @@ def resume_orphans(settings: Settings, *, now: dt.datetime,
         return _Writes([sql.resume([s.id for s in ready], now),
                         _audit(ready, RESUME_EVENT, RESUMED_QUIET, now, durations)], ready)
 
-    writes = write_planned(compiled(_orphaned()), compiled(locking(_orphaned())), plan)
+    writes = write_locked(compiled(locking(_orphaned())), plan)
     return Outcome([s.id for s in writes.strays], None,
                    partial(_resumed_events, writes.strays, now=now))
 

@@ -1,0 +1,75 @@
+"""What one pause and one resume check cost, in-process, on one database: the worker's part
+without Redis, the broker or the other processes.
+
+    python -m scripts.bench.cost --database postgresql://postgres@127.0.0.1:5432/postgres
+
+Seeds `--sessions` sessions of three campaigns in a scratch database (dropped after), pauses
+each session, then checks each for resume on its last attempt (so every one resumes), one
+after the other on one connection; prints the mean per pause and per check, the median of
+`--runs` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import statistics
+import sys
+import tempfile
+import time
+
+from models import conflict
+from models.conflict import Check
+from models.db import database, open_database, utcnow
+from models.schema import migrate_up
+from models.settings import Settings
+from models.urls import redacted
+from scripts.bench.database import scratch
+from scripts.bench.stack import load_average, seed
+
+
+def one_run(settings: Settings, workspace_id: int, sessions: int) -> tuple[float, float]:
+    """Mean ms per pause and per resume check over `sessions` fresh sessions."""
+    seeded = seed(workspace_id, sessions, prefix=f"cost{workspace_id}", tiers=(2,))
+    database.connect(reuse_if_open=True)
+    now = utcnow()
+    start = time.perf_counter()
+    for s in seeded:
+        conflict.pause_session(settings, workspace_id, s.session_id, now=now,
+                               last_activity_ms=None)
+    paused = time.perf_counter()
+    later = utcnow() + dt.timedelta(seconds=1)
+    for s in seeded:
+        check = Check(workspace_id, s.session_id, later, settings.max_attempts, 0)
+        conflict.check_resume(settings, check, now=later, last_activity_ms=None)
+    done = time.perf_counter()
+    return (paused - start) / sessions * 1000, (done - paused) / sessions * 1000
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.bench.cost", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database", metavar="URL", default="sqlite:",
+                        help="the server to measure on (default: a fresh SQLite file)")
+    parser.add_argument("--sessions", type=int, default=300)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args(argv)
+    settings = Settings.from_env({"WEBHOOK_TOKEN": "bench"})
+    print(f"load average {load_average()} at start")
+    with scratch(args.database) as url:
+        if url.startswith("sqlite"):
+            url = f"sqlite:///{tempfile.mkdtemp(prefix='phoneguard-cost-')}/cost.db"
+        open_database(url)
+        migrate_up(database.obj)
+        runs = [one_run(settings, 10 + i, args.sessions) for i in range(args.runs)]
+        database.close()
+    pauses, checks = zip(*runs, strict=True)
+    print(f"{redacted(args.database)}: pause {statistics.median(pauses):.2f} ms, resume check "
+          f"{statistics.median(checks):.2f} ms (means of {args.sessions}, median of "
+          f"{args.runs} runs; pauses {', '.join(f'{p:.2f}' for p in pauses)})")
+    print(f"load average {load_average()} at end")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

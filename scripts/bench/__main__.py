@@ -64,9 +64,7 @@ class Plan:
     probe_runs: int = 3
     rush_sizes: tuple = (6000, 30000)
     rush_runs: int = 3
-    # 45, 30 and 20 s with the default tier map. Not tier 1: its 60 s is also the default
-    # activity TTL, so its key is gone when the check comes, and the contract then counts the
-    # cooldown from paused_at, not from the last activity (late by the pause's own delay).
+    # 45, 30 and 20 s with the default tier map: the tiers the targets name.
     rush_tiers: tuple = (2, 3, 4)
     worst_tier: int = 4
     rush_sessions: int = 10000

@@ -20,6 +20,7 @@ from models.activity import to_ms
 from models.db import Statement, database, write_locked
 from models.settings import Settings
 from models.tables import (
+    ONGOING,
     PAUSE_EVENT,
     PAUSED_MOBILE,
     REASON_MOBILE,
@@ -77,16 +78,17 @@ def pause_session(
     base_ms = last_activity_ms if last_activity_ms is not None else to_ms(now)
 
     def plan(rows: list[tuple]) -> _Writes:
-        ids = [cid for cid, _ in rows]
+        ongoing = [(cid, account) for cid, account, status in rows if status == ONGOING]
+        ids = [cid for cid, _ in ongoing]
         if not ids:
             return _Writes([], [])
-        cooldown = min(settings.cooldown_for(accounts[account]) for _, account in rows)
+        cooldown = min(settings.cooldown_for(accounts[account]) for _, account in ongoing)
         return _Writes([
             sql.pause(ids, session_id, now),
             sql.audit(ids, PAUSE_EVENT, workspace_id, session_id, now),
         ], ids, base_ms + cooldown * 1000)
 
-    writes = write_locked(sql.ongoing(workspace_id, list(accounts), locked=True), plan)
+    writes = write_locked(sql.pausable(workspace_id, list(accounts)), plan)
     if not writes.ids:
         return Outcome([])
     stored = stored_pause_time(writes.ids[0], now)

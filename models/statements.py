@@ -33,10 +33,24 @@ def accounts_of(workspace_id: int, session_id: str):
 
 
 def ongoing_of(workspace_id: int, account_ids: list[int]):
-    """The pause query: the ongoing campaigns of the session's accounts."""
+    """The hold query: the ongoing campaigns of the session's accounts."""
     return Campaign.select(Campaign.id, Campaign.whatsapp_account_id).where(
         Campaign.whatsapp_account_id.in_(account_ids) & (Campaign.status == ONGOING)
         & (Campaign.workspace_id == workspace_id)
+    )
+
+
+def pausable_of(workspace_id: int, account_ids: list[int]):
+    """The pause query: the session's ongoing campaigns, and its paused_mobile ones.
+
+    Locking the paused ones too makes a pause wait for a resume check that holds them: on
+    PostgreSQL a pause that read only `ongoing` rows in the moment before the check commits
+    would find nothing to pause, and the check would then resume them while the phone is in
+    use. Waiting, it reads them as the check left them (ongoing) and pauses them.
+    """
+    return Campaign.select(Campaign.id, Campaign.whatsapp_account_id, Campaign.status).where(
+        Campaign.whatsapp_account_id.in_(account_ids)
+        & Campaign.status.in_([ONGOING, PAUSED_MOBILE]) & (Campaign.workspace_id == workspace_id)
     )
 
 
@@ -69,6 +83,16 @@ def ongoing(workspace_id: int, account_ids: list[int], *, locked: bool = False) 
         ("ongoing", len(account_ids), locked),
         lambda: _locked_if(locked, ongoing_of(workspace_id, account_ids)),
         (*account_ids, ONGOING, workspace_id),
+    )
+
+
+def pausable(workspace_id: int, account_ids: list[int]) -> Statement:
+    """The session's ongoing and paused_mobile campaigns (id, account id, status), FOR
+    UPDATE: what a pause locks."""
+    return shaped(
+        ("pausable", len(account_ids)),
+        lambda: locking(pausable_of(workspace_id, account_ids)),
+        (*account_ids, ONGOING, PAUSED_MOBILE, workspace_id),
     )
 
 
@@ -153,3 +177,4 @@ def audit(ids: list[int], event: str, workspace_id: int, session_id: str, now: d
 
 def _locked_if(locked: bool, query):
     return locking(query) if locked else query
+

@@ -16,7 +16,7 @@ from peewee import MySQLDatabase, PostgresqlDatabase, SqliteDatabase
 from models import statements as sql
 from models.conflict import session_accounts
 from models.db import utcnow
-from models.statements import accounts_of, ongoing_of, paused_of
+from models.statements import accounts_of, ongoing_of, pausable_of, paused_of
 from models.tables import ONGOING, PAUSED_MOBILE, Campaign, WhatsappAccount
 
 SESSIONS = 600
@@ -87,6 +87,12 @@ def test_a_session_id_is_looked_up_through_the_session_index(busy):
 
 def test_the_pause_query_reads_only_the_sessions_campaigns(busy):
     accounts = list(session_accounts(BUSY_WORKSPACE, "s7"))
+    assert_reaches_only_the_session(plan(busy, pausable_of(BUSY_WORKSPACE, accounts)),
+                                    CAMPAIGN_INDEX)
+
+
+def test_the_hold_query_reads_only_the_sessions_campaigns(busy):
+    accounts = list(session_accounts(BUSY_WORKSPACE, "s7"))
     assert_reaches_only_the_session(plan(busy, ongoing_of(BUSY_WORKSPACE, accounts)),
                                     CAMPAIGN_INDEX)
 
@@ -100,6 +106,7 @@ def test_the_resume_query_reads_only_the_sessions_campaigns(busy):
 def test_the_queries_find_the_sessions_campaigns(busy):
     accounts = list(session_accounts(BUSY_WORKSPACE, "s7"))
     assert len(list(ongoing_of(BUSY_WORKSPACE, accounts))) == 2
+    assert len(list(pausable_of(BUSY_WORKSPACE, accounts))) == 4
     assert len(list(paused_of(BUSY_WORKSPACE, accounts))) == 2
 
 

@@ -18,6 +18,7 @@ CASES = {
     "ongoing": (lambda: sql.ongoing(1, [10, 11]), lambda: sql.ongoing(2, [20, 21])),
     "ongoing locked": (lambda: sql.ongoing(1, [10], locked=True),
                        lambda: sql.ongoing(2, [20], locked=True)),
+    "pausable": (lambda: sql.pausable(1, [10, 11]), lambda: sql.pausable(2, [20, 21])),
     "paused": (lambda: sql.paused(1, [10]), lambda: sql.paused(2, [20])),
     "paused locked": (lambda: sql.paused(1, [10, 11, 12], locked=True),
                       lambda: sql.paused(2, [20, 21, 22], locked=True)),

@@ -19,6 +19,7 @@ from models.db import open_database
 from models.schema import migrate_up
 from models.settings import Settings
 from models.tables import Campaign, CampaignPauseEvent, WhatsappAccount
+from scripts.local_servers import private_redis
 from tests import servers
 
 # Fixtures of the HTTP tests (a TestClient on create_app) and of the tests that run the
@@ -36,7 +37,7 @@ _MIGRATED: set[str] = set()
 
 @pytest.fixture(scope="session")
 def redis_url():
-    with servers.private_redis() as url:
+    with private_redis() as url:
         yield url
 
 

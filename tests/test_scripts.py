@@ -19,7 +19,7 @@ from models.db import database, utcnow
 from models.settings import Settings
 from models.tables import Campaign
 from scripts import inspect, simulate_gateway, stats
-from tests.servers import free_port
+from scripts.local_servers import free_port
 from web.app import create_app
 
 SETTINGS_VARIABLES = {"DATABASE_URL", "REDIS_URL", "PORT", "WEB_CONCURRENCY", "WEBHOOK_SECRET",

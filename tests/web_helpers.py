@@ -19,7 +19,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from models.activity import ActivityStore
-from tests import servers
+from scripts.local_servers import free_port
 from web.app import create_app
 
 WEBHOOK = "/api/v1/whatsapp/webhook"
@@ -80,7 +80,7 @@ def conflict_keys(redis_client: redis.Redis) -> list[str]:
 
 def unreachable_store(settings) -> ActivityStore:
     """An activity store on a port nobody listens on; no retries, so the 503 comes at once."""
-    client = redis.Redis(port=servers.free_port(), retry=Retry(NoBackoff(), 0),
+    client = redis.Redis(port=free_port(), retry=Retry(NoBackoff(), 0),
                          socket_connect_timeout=1)
     return ActivityStore(client, activity_ttl=settings.activity_ttl)
 

@@ -16,8 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from dramatiq.common import dq_name
 
 from models import keys
+from models.settings import Settings
 from scripts import simulate_gateway
 from scripts.gateway_bodies import with_media
 from scripts.stack import Stack
@@ -246,7 +248,7 @@ def test_worker_stopped_by_sigterm_hands_back_its_pending_checks_for_the_next_wo
 
         assert exit_code == 0, stack.logs()
         assert [m["actor_name"] for m in delayed_in_redis(stack)] == ["auto_resume_campaign"]
-        assert not stack.redis_client().keys("dramatiq:__acks__.*"), "a check is still held"
+        assert not stack.redis_client().keys(keys.broker_acks("*", "*")), "a check is still held"
         e2e.start_worker(stack)
         (resumed,) = e2e.wait_for_status(stack, 1, gw.session_id, "ongoing", cooldown + 15)
 
@@ -258,5 +260,6 @@ def test_worker_stopped_by_sigterm_hands_back_its_pending_checks_for_the_next_wo
 def delayed_in_redis(stack: Stack) -> list[dict]:
     """The messages waiting on the conflict queue's delay queue, in Dramatiq's own keys."""
     client = stack.redis_client()
-    ids = client.lrange("dramatiq:campaign-conflict.DQ", 0, -1)
-    return [json.loads(client.hget("dramatiq:campaign-conflict.DQ.msgs", i)) for i in ids]
+    delayed = dq_name(Settings().queue)
+    ids = client.lrange(keys.broker_queue(delayed), 0, -1)
+    return [json.loads(client.hget(keys.broker_messages(delayed), i)) for i in ids]

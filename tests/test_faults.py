@@ -20,6 +20,7 @@ import uuid
 import dramatiq
 import pytest
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.common import dq_name
 
 from models import keys
 from scripts.stack import Stack
@@ -108,7 +109,7 @@ def pause_counts(stack: Stack, workspace_id: int, session_id: str) -> list[int]:
 def queued(stack: Stack, actor_name: str, *, delayed: bool = False) -> int:
     """Messages for `actor_name` on the conflict queue (or its delay queue) that no worker
     has acknowledged yet."""
-    name = f"dramatiq:{QUEUE}.DQ.msgs" if delayed else f"dramatiq:{QUEUE}.msgs"
+    name = keys.broker_messages(dq_name(QUEUE) if delayed else QUEUE)
     return sum(dramatiq.Message.decode(m).actor_name == actor_name
                for m in stack.redis_client().hvals(name))
 
@@ -116,12 +117,13 @@ def queued(stack: Stack, actor_name: str, *, delayed: bool = False) -> int:
 def held_delayed(stack: Stack) -> int:
     """Delayed messages that a worker has taken into its memory (its unacked set)."""
     client = stack.redis_client()
-    return sum(client.scard(k) for k in client.keys(f"dramatiq:__acks__.*.{QUEUE}.DQ"))
+    return sum(client.scard(k) for k in client.keys(keys.broker_acks("*", dq_name(QUEUE))))
 
 
 def send(stack: Stack, message: dramatiq.Message, *, delay_ms: int | None = None) -> None:
     """Enqueue `message` as an actor's send() would, on the stack's Redis."""
-    broker = RedisBroker(client=stack.redis_client(), middleware=[])
+    broker = RedisBroker(client=stack.redis_client(), namespace=keys.BROKER_NAMESPACE,
+                         middleware=[])
     broker.enqueue(message, delay=delay_ms)
 
 

@@ -131,7 +131,7 @@ def test_inspect_reads_the_depths_of_the_configured_queue_from_the_broker_keys(
     queue = report["queue"]
     assert (queue["waiting"], queue["in_progress"], queue["delayed"], queue["dead_letters"]) \
         == (1, 1, 1, 1)
-    assert queue["keys"]["waiting"] == "dramatiq:ops-test"
+    assert queue["keys"]["waiting"] == keys.broker_queue("ops-test")
     resume = [j for j in report["jobs"] if j["actor"] == "auto_resume_campaign"]
     assert [(j["session_id"], j["attempt"]) for j in resume] == [("s9", 2)]
     assert 55 < resume[0]["eta_in_seconds"] <= 60

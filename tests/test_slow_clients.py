@@ -17,6 +17,7 @@ import pytest
 from scripts.stack import Stack
 from tests import servers
 from tests.conftest import DATABASES, REQUIRE_DATABASES
+from tests.fixtures import node_event
 from web.app import DATABASE_CONNECTIONS
 
 pytestmark = pytest.mark.processes
@@ -70,9 +71,7 @@ def test_a_webhook_is_answered_while_a_hundred_slow_clients_hold_connections(sta
     trickler.start()
     try:
         time.sleep(2 * TRICKLE_EVERY)  # every worker has taken some of them by now
-        body = {"event": "mobile_activity_detected", "session_id": "s1",
-                "data": {"device_type": "android", "message_id": uuid.uuid4().hex,
-                         "workspace_id": 1}}
+        body = node_event(message_id=uuid.uuid4().hex)
         sent = time.monotonic()
         status, answer = stack.post("/api/v1/whatsapp/webhook", body, TOKEN)
         took = time.monotonic() - sent

@@ -1,12 +1,16 @@
-"""What the actors run against: chosen once per process, before any actor is imported.
+"""Process setup: what every process (web, worker, clock, the scripts) and its actors run
+against, chosen once per process, before any actor is imported.
 
-`setup()` picks the broker (a RedisBroker from settings, or the StubBroker a test hands in),
-makes it Dramatiq's global broker, and keeps the settings and the activity store the actors
-use. Importing actors.conflict before setup() is an error that says so.
+`from_env()` reads the settings, opens the database and calls `setup()`, ending the process
+with a message naming the variable when a setting is bad. `setup()` picks the broker (a
+RedisBroker from settings, or the StubBroker a test hands in), makes it Dramatiq's global
+broker, and keeps the settings and the activity store the actors use. Importing
+actors.conflict before setup() is an error that says so.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import dramatiq
@@ -17,6 +21,8 @@ from actors.broker import RedisBroker
 from actors.db_middleware import DatabaseConnection
 from models import keys
 from models.activity import ActivityStore
+from models.db import open_database
+from models.errors import ConfigError
 from models.settings import Settings
 from models.urls import redis_tls_options
 
@@ -53,6 +59,19 @@ def redis_client(settings: Settings, **overrides) -> redis.Redis:
     return redis.Redis.from_url(settings.redis_url, **options)
 
 
+def from_env(process: str) -> Runtime:
+    """Set up `process` (its name, for the message) from the environment: settings, database,
+    broker. A bad setting ends the process with exit code 2 and a message naming the
+    variable."""
+    try:
+        settings = Settings.from_env()
+        open_database(settings.database_url)
+    except ConfigError as exc:
+        print(f"phoneguard {process}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return setup(settings)
+
+
 def setup(
     settings: Settings, *, broker: dramatiq.Broker | None = None,
     client: redis.Redis | None = None,
@@ -71,6 +90,7 @@ def setup(
 
 
 def current() -> Runtime:
+    """The runtime setup() made; RuntimeError before it ran."""
     if _current is None:
         raise RuntimeError(
             "actors.runtime.setup(settings) must run before actors.conflict is imported"

@@ -14,7 +14,7 @@ import peewee
 import redis
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from actors import boot
+from actors import runtime
 from models import logs
 from models.db import database, utcnow
 from models.errors import StoreUnavailable
@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logs.configure()
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per tick is noise
-    rt = boot.from_env("clock")
+    rt = runtime.from_env("clock")
     import actors.conflict  # noqa: F401  (declares the actors on the broker)
 
     if args.once:

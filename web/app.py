@@ -107,10 +107,10 @@ DATABASE_WAIT_S = 5.0
 def get_app() -> falcon.App:
     """Build the app from the environment (gunicorn's entry point); a bad setting stops the
     process with a message naming the variable."""
-    from actors import boot
+    from actors import runtime
 
     logs.configure()
-    rt = boot.from_env("web")
+    rt = runtime.from_env("web")
     try:
         check_webhook_auth(rt.settings)
     except ConfigError as exc:

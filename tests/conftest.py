@@ -6,6 +6,7 @@ sets it, turns "unreachable" into a failure instead of a skip).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 
@@ -67,6 +68,15 @@ def database_url(request, tmp_path_factory):
     if name == "sqlite":
         yield "sqlite:///" + str(tmp_path_factory.mktemp("db") / "phoneguard.db")
         return
+    with scratch_database_on(name) as scratch:
+        yield scratch
+
+
+@contextlib.contextmanager
+def scratch_database_on(name: str):
+    """A scratch database of our own on the DATABASES server `name`, dropped afterwards;
+    skips the test when that server is unreachable (fails it under
+    PHONEGUARD_REQUIRE_DATABASES=1)."""
     url = DATABASES[name]
     problem = servers.unreachable(url)
     if problem:

@@ -39,11 +39,11 @@ _current: Runtime | None = None
 # A worker killed with -9 leaves the messages it held unacknowledged; Dramatiq hands them to
 # another worker once the dead one's heartbeat is HEARTBEAT_TIMEOUT_MS old, at the next
 # maintenance (run by a broker command with MAINTENANCE_CHANCE in a million, and cheap while no
-# worker is dead). Dramatiq's defaults kept a killed worker's pause from landing for about a
-# minute; these keep it within seconds. A live worker heartbeats on every poll and every
-# acknowledgement, so only one cut off from Redis for longer than the timeout (a Redis
-# restart that keeps its data) has its messages handed out twice, and every actor is
-# idempotent.
+# worker is dead). Dramatiq's defaults (a 60 s timeout, a chance of 1,000 in a million) would
+# leave a killed worker's pause waiting about a minute; the guarantee is 15 s. A live worker
+# heartbeats on every poll and every acknowledgement, so only one cut off from Redis for
+# longer than the timeout (a Redis restart that keeps its data) has its messages handed out
+# twice, and every actor is idempotent.
 HEARTBEAT_TIMEOUT_MS = 5_000
 MAINTENANCE_CHANCE = 100_000
 

@@ -3,7 +3,7 @@ real Redis: a worker killed with -9, Redis restarted empty, a locked database, d
 deliveries, and two tenants sharing a session name.
 
 Cooldowns are 2 s and the clock reconciles every second, so each test takes seconds, not
-minutes. Measured figures are printed (`pytest -s`) for the README's "Guarantees"; the
+minutes. Measured figures are printed (`pytest -s`) for docs/guarantees.md; the
 assertions are behavioural bounds derived from the settings, never a speed.
 The graceful stop (SIGTERM to the worker's process group) is in test_end_to_end.py.
 """

@@ -23,9 +23,9 @@ from models.tables import Campaign, CampaignPauseEvent, WhatsappAccount
 from scripts.local_servers import private_redis
 from tests import servers
 
-# Fixtures of the HTTP tests (a TestClient on create_app) and of the tests that run the
-# processes on each database, loaded here so pytest rewrites them.
-pytest_plugins = ["tests.web_helpers", "tests.stack_helpers"]
+# Fixtures of the HTTP tests (a TestClient on create_app), of the tests that run the processes
+# on each database, and of the operator commands' tests, loaded here so pytest rewrites them.
+pytest_plugins = ["tests.web_helpers", "tests.stack_helpers", "tests.script_helpers"]
 
 DATABASES = {
     "sqlite": None,

@@ -38,7 +38,7 @@ pytestmark = pytest.mark.processes
 QUEUE = "campaign-conflict"
 COOLDOWN = 2
 INTERVAL = 1
-# actors.reconcile.grace_seconds: the clock stands in for a check overdue by more than this.
+# scripts.clock.grace_seconds: the clock stands in for a check overdue by more than this.
 GRACE = max(15, INTERVAL)
 # Room for process start-up and a busy 2-core CI machine on top of what the settings allow.
 SLACK = 10

@@ -15,7 +15,6 @@ import contextlib
 import signal
 import sqlite3
 import time
-import uuid
 
 import dramatiq
 import pytest
@@ -31,7 +30,7 @@ from tests.e2e_helpers import (
     start_worker,
     wait_for_status,
 )
-from tests.fixtures import node_event
+from tests.stack_helpers import API, post_phone_message, wait_until
 
 pytestmark = pytest.mark.processes
 
@@ -46,9 +45,6 @@ SHORT = {
     "CAMPAIGN_CONFLICT_TIER_COOLDOWN": ",".join(f"{tier}:{COOLDOWN}" for tier in (1, 2, 3, 4)),
     "CAMPAIGN_CONFLICT_RECONCILE_INTERVAL": str(INTERVAL),
 }
-WEBHOOK = "/api/v1/whatsapp/webhook"
-TOKEN = {"X-Webhook-Token": "stack-token"}
-API = {"Authorization": "Bearer stack-api-token"}
 
 
 @pytest.fixture
@@ -133,21 +129,6 @@ def actor_message(actor_name: str, *args) -> dramatiq.Message:
 
 
 # -- HTTP and waiting -------------------------------------------------------------------------
-
-def post_phone_message(stack: Stack, workspace_id, session_id, message_id=None, path=WEBHOOK):
-    body = node_event(session_id, workspace_id, message_id=message_id or uuid.uuid4().hex)
-    return stack.post(path, body, TOKEN)
-
-
-def wait_until(stack: Stack, condition, timeout: float, what: str) -> float:
-    """Poll `condition` until true; the monotonic time it became true, or fail with the logs."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout} s\n{stack.logs()}")
-        time.sleep(0.02)
-    return time.monotonic()
-
 
 def lateness(rows, due_ms: int) -> list[float]:
     """Seconds each campaign resumed after its due time (negative: early)."""

@@ -15,6 +15,7 @@ from actors.runtime import HEARTBEAT_TIMEOUT_MS
 from models import keys
 from scripts.stack import Stack
 from tests.e2e_helpers import database_path, start_worker
+from tests.stack_helpers import post_phone_message, wait_until
 from tests.test_faults import (
     QUEUE,
     SHORT,
@@ -22,9 +23,7 @@ from tests.test_faults import (
     audit,
     exclusive_lock,
     pause_counts,
-    post_phone_message,
     seed,
-    wait_until,
 )
 
 pytestmark = pytest.mark.processes

@@ -1,12 +1,16 @@
-"""What the actors run against: chosen once per process, before any actor is imported.
+"""Process setup: what every process (web, worker, clock, the scripts) and its actors run
+against, chosen once per process, before any actor is imported.
 
-`setup()` picks the broker (a RedisBroker from settings, or the StubBroker a test hands in),
-makes it Dramatiq's global broker, and keeps the settings and the activity store the actors
-use. Importing actors.conflict before setup() is an error that says so.
+`from_env()` reads the settings, opens the database and calls `setup()`, ending the process
+with a message naming the variable when a setting is bad. `setup()` picks the broker (a
+RedisBroker from settings, or the StubBroker a test hands in), makes it Dramatiq's global
+broker, and keeps the settings and the activity store the actors use. Importing
+actors.conflict before setup() is an error that says so.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import dramatiq
@@ -17,6 +21,8 @@ from actors.broker import RedisBroker
 from actors.db_middleware import DatabaseConnection
 from models import keys
 from models.activity import ActivityStore
+from models.db import open_database
+from models.errors import ConfigError
 from models.settings import Settings
 from models.urls import redis_tls_options
 
@@ -33,11 +39,11 @@ _current: Runtime | None = None
 # A worker killed with -9 leaves the messages it held unacknowledged; Dramatiq hands them to
 # another worker once the dead one's heartbeat is HEARTBEAT_TIMEOUT_MS old, at the next
 # maintenance (run by a broker command with MAINTENANCE_CHANCE in a million, and cheap while no
-# worker is dead). Dramatiq's defaults kept a killed worker's pause from landing for about a
-# minute; these keep it within seconds. A live worker heartbeats on every poll and every
-# acknowledgement, so only one cut off from Redis for longer than the timeout (a Redis
-# restart that keeps its data) has its messages handed out twice, and every actor is
-# idempotent.
+# worker is dead). Dramatiq's defaults (a 60 s timeout, a chance of 1,000 in a million) would
+# leave a killed worker's pause waiting about a minute; the guarantee is 15 s. A live worker
+# heartbeats on every poll and every acknowledgement, so only one cut off from Redis for
+# longer than the timeout (a Redis restart that keeps its data) has its messages handed out
+# twice, and every actor is idempotent.
 HEARTBEAT_TIMEOUT_MS = 5_000
 MAINTENANCE_CHANCE = 100_000
 
@@ -51,6 +57,19 @@ def redis_client(settings: Settings, **overrides) -> redis.Redis:
                **redis_tls_options(settings.redis_url, settings.redis_ssl_cert_reqs),
                **overrides}
     return redis.Redis.from_url(settings.redis_url, **options)
+
+
+def from_env(process: str) -> Runtime:
+    """Set up `process` (its name, for the message) from the environment: settings, database,
+    broker. A bad setting ends the process with exit code 2 and a message naming the
+    variable."""
+    try:
+        settings = Settings.from_env()
+        open_database(settings.database_url)
+    except ConfigError as exc:
+        print(f"phoneguard {process}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return setup(settings)
 
 
 def setup(
@@ -71,6 +90,7 @@ def setup(
 
 
 def current() -> Runtime:
+    """The runtime setup() made; RuntimeError before it ran."""
     if _current is None:
         raise RuntimeError(
             "actors.runtime.setup(settings) must run before actors.conflict is imported"

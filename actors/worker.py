@@ -6,7 +6,7 @@ Chooses the broker from the environment before the actors are imported, as Drama
 import signal
 import threading
 
-from actors import boot, outage_logging
+from actors import outage_logging, runtime
 
 
 def take_first_sigterm_only() -> None:
@@ -36,7 +36,7 @@ def take_first_sigterm_only() -> None:
 # handler, and calls no hook of ours before that, so this runs at import.
 take_first_sigterm_only()
 outage_logging.install()  # dramatiq set its logging up before importing this module
-broker = boot.from_env("worker").broker
+broker = runtime.from_env("worker").broker
 
 # Registers the actors on the broker above, actors.events' among them: the worker consumes
 # every declared actor's queue, the events' queue included.

@@ -76,8 +76,6 @@ class Activity:
     last_activity_ms: int
     device_type: str | None
     message_count: int
-    first_activity: str | None
-    last_message_id: str | None
 
     @property
     def last_activity(self) -> dt.datetime:
@@ -179,8 +177,6 @@ def _activity(fields: dict) -> Activity | None:
         last_activity_ms=int(fields["last_activity_ms"]),
         device_type=fields.get("device_type"),
         message_count=int(fields.get("message_count", 0)),
-        first_activity=fields.get("first_activity"),
-        last_message_id=fields.get("last_message_id") or None,
     )
 
 

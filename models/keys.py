@@ -83,6 +83,12 @@ def broker_queue(queue: str, namespace: str = BROKER_NAMESPACE) -> str:
     return f"{namespace}:{queue}"
 
 
+def broker_messages(queue: str, namespace: str = BROKER_NAMESPACE) -> str:
+    """Hash of `queue`'s messages (`queue` may be a delay queue) that no worker has
+    acknowledged yet, by message id."""
+    return f"{namespace}:{queue}.msgs"
+
+
 def broker_heartbeats(namespace: str = BROKER_NAMESPACE) -> str:
     """Sorted set of the ids of the worker processes consuming, by last heartbeat."""
     return f"{namespace}:__heartbeats__"

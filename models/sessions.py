@@ -1,4 +1,5 @@
-"""What an operator sees of a session: its state, paused campaigns, next check and hold.
+"""What an operator sees of a session: its state, paused campaigns, next check and hold; and
+the workspace of a session id, for gateways that cannot say.
 
 A session is `held` while an operator's hold on its campaigns lasts, `paused` while campaigns
 are paused otherwise, `active` when the phone was used within the account's cooldown and
@@ -13,8 +14,8 @@ from dataclasses import dataclass
 from models import statements as sql
 from models.activity import iso_ms, to_ms
 from models.conflict import due_at, session_accounts
-from models.db import database
-from models.errors import SessionNotFound
+from models.db import database, exactly
+from models.errors import SessionNotFound, UnknownSession
 from models.settings import Settings
 from models.tables import PAUSED_MOBILE, Campaign, WhatsappAccount
 
@@ -40,6 +41,20 @@ def session_state(settings: Settings, workspace_id: int, session_id: str, *,
               for cid, account, at, until in rows]
     return describe(settings, session_id, list(accounts.values()), paused,
                     last_activity_ms=last_activity_ms, now=now)
+
+
+def workspace_of_session(session_id: str) -> int:
+    """The workspace of the one account with this session id, for gateways that cannot say."""
+    rows = (WhatsappAccount.select(WhatsappAccount.workspace_id)
+            .where(exactly(WhatsappAccount.session_id, session_id)).distinct().limit(2))
+    workspaces = [row.workspace_id for row in rows]
+    if len(workspaces) == 1:
+        return workspaces[0]
+    found = "no account has" if not workspaces else "several workspaces have"
+    raise UnknownSession(
+        f"Cannot tell the workspace: {found} session {session_id!r}. Post to "
+        f"/api/v1/workspaces/{{workspace_id}}/whatsapp/webhook, or send data.workspace_id"
+    )
 
 
 def list_sessions(settings: Settings, last_activity: dict[tuple[int, str], int], *,

@@ -5,12 +5,9 @@ from peewee import SQL, AutoField, BigIntegerField, CharField, IntegerField, Mod
 from models.db import PreciseDateTimeField, database
 
 ONGOING = "ongoing"
-PAUSED = "paused"
 PAUSED_MOBILE = "paused_mobile"
-COMPLETED = "completed"
 
 REASON_MOBILE = "mobile_activity"
-REASON_MANUAL = "manual"
 REASON_HOLD = "hold"
 
 # Why a campaign resumed, as the audit trail and the events say it.

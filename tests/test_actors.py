@@ -216,7 +216,7 @@ def test_resume_check_delivered_twice_resumes_once(stub_broker, store, settings,
 
 def test_clock_schedules_a_check_for_a_session_whose_check_was_lost_and_none_for_a_fresh_pause(
         stub_broker, settings, account_factory):
-    from actors.reconcile import reconcile  # imports actors.conflict: after the runtime
+    from scripts.clock import reconcile
 
     _, (lost,) = account_factory(1, "lost")
     _, (fresh,) = account_factory(1, "fresh")

@@ -5,14 +5,11 @@ import dataclasses
 import pytest
 
 from tests.fixtures import node_event
+from tests.signatures import encode, standard_headers, standard_signature, waha_headers
 from tests.web_helpers import (
     QUEUED,
     conflict_keys,
-    encode,
     post,
-    standard_headers,
-    standard_signature,
-    waha_headers,
 )
 
 NOW = 1_764_000_000

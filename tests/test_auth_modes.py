@@ -10,13 +10,12 @@ import pytest
 
 from models.settings import Settings
 from tests.fixtures import gateway_body
+from tests.signatures import encode, standard_headers
 from tests.web_helpers import (
     QUEUED,
     WEBHOOK,
     conflict_keys,
-    encode,
     post,
-    standard_headers,
 )
 
 JWT_KEY = "evolution-jwt-key-of-32-characters"  # the `settings` fixture's EVOLUTION_JWT_KEY

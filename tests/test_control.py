@@ -267,7 +267,7 @@ def test_a_hold_survives_a_redis_restarted_empty(
     stub_broker.flush_all()  # and the check at the hold's end lost with them
     halfway = at(clock) + dt.timedelta(minutes=5)
 
-    from actors.reconcile import reconcile  # the clock's job, once the runtime is set up
+    from scripts.clock import reconcile  # the clock's job, once the runtime is set up
 
     early = check_resume(settings, Check(1, "s1", at(clock), 5, 0), now=halfway,
                          last_activity_ms=None)

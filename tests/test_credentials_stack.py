@@ -11,6 +11,7 @@ import pytest
 from models.tables import Campaign, WebhookCredential, WhatsappAccount
 from scripts.stack import Stack
 from tests import e2e_helpers as e2e
+from tests import signatures
 from tests.fixtures import gateway_body
 
 pytestmark = pytest.mark.processes
@@ -63,7 +64,7 @@ def wait_paused(stack: Stack, account: WhatsappAccount, timeout: float = 20) -> 
 def waha_delivery(message_id: str) -> bytes:
     body = gateway_body("waha_message_any_app")
     body["payload"]["id"] = f"true_5511999990001@c.us_{message_id}"
-    return e2e.encode(body)
+    return signatures.encode(body)
 
 
 def test_a_waha_delivery_of_one_workspace_replayed_to_another_pauses_nothing_there(stack):
@@ -72,18 +73,18 @@ def test_a_waha_delivery_of_one_workspace_replayed_to_another_pauses_nothing_the
     stack.start("web")
     e2e.start_worker(stack)
     captured = waha_delivery("3A0000000000000000A1")
-    signed = e2e.waha_headers(key_2, captured)
+    signed = signatures.waha_headers(key_2, captured)
 
     assert stack.post(url(2), captured, signed)[1]["message"] == QUEUED
     wait_paused(stack, two)
     replayed, answer = stack.post(url(3), captured, signed)
     fresh = waha_delivery("3A0000000000000000A2")
-    forged, _ = stack.post(url(3), fresh, e2e.waha_headers(key_2, fresh))
+    forged, _ = stack.post(url(3), fresh, signatures.waha_headers(key_2, fresh))
 
     assert (replayed, forged) == (401, 401), answer
     time.sleep(1)  # a pause that was wrongly queued would have landed by now
     assert status(three) == "ongoing"
-    assert stack.post(url(3), fresh, e2e.waha_headers(key_3, fresh))[0] == 200
+    assert stack.post(url(3), fresh, signatures.waha_headers(key_3, fresh))[0] == 200
     wait_paused(stack, three)
 
 
@@ -93,12 +94,12 @@ def test_a_revoked_workspace_token_is_refused_from_the_next_delivery(stack):
     stack.start("web")
     body = gateway_body("evolution_messages_upsert_phone")
 
-    assert stack.post(url(7), body, e2e.token_headers(token))[0] == 200
+    assert stack.post(url(7), body, signatures.token_headers(token))[0] == 200
     credential_id = WebhookCredential.get(WebhookCredential.workspace_id == 7).id
     stack.run_script("credentials", "revoke", str(credential_id))
     body["data"]["key"]["id"] = "3A0000000000000000B2"
 
-    refused, answer = stack.post(url(7), body, e2e.token_headers(token))
+    refused, answer = stack.post(url(7), body, signatures.token_headers(token))
     assert refused == 401 and token not in str(answer)
     assert token not in stack.logs()
 

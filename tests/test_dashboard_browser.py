@@ -17,6 +17,7 @@ import pytest
 
 from scripts.stack import Stack
 from tests import e2e_helpers as e2e
+from tests import signatures
 from tests.fixtures import node_event
 
 pytestmark = pytest.mark.processes
@@ -104,7 +105,7 @@ def card(driver, session_id: str):
 def phone_message(stack: Stack, workspace_id: int, session_id: str) -> None:
     status, reply = stack.post("/api/v1/whatsapp/webhook",
                                node_event(session_id, workspace_id, message_id=session_id),
-                               e2e.token_headers(stack.env["WEBHOOK_TOKEN"]))
+                               signatures.token_headers(stack.env["WEBHOOK_TOKEN"]))
     assert status == 200, reply
 
 

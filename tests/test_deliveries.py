@@ -12,15 +12,14 @@ from models import keys
 from models.errors import UnknownSession
 from scripts.gateway_bodies import with_media
 from tests.fixtures import gateway_body, node_event
+from tests.signatures import encode, standard_headers
 from tests.web_helpers import (
     QUEUED,
     WEBHOOK,
     activity_hash,
     conflict_keys,
-    encode,
     pause_jobs,
     post,
-    standard_headers,
 )
 
 NOW = 1_764_000_000

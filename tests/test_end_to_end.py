@@ -16,18 +16,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from dramatiq.common import dq_name
 
 from models import keys
+from models.settings import Settings
 from scripts import simulate_gateway
 from scripts.gateway_bodies import with_media
 from scripts.stack import Stack
 from tests import e2e_helpers as e2e
+from tests import signatures
 from tests.fixtures import gateway_body
 
 pytestmark = pytest.mark.processes
 
 COOLDOWN = 2
-SECRET = e2e.new_webhook_secret()
+SECRET = signatures.new_webhook_secret()
 ROTATED = base64.b64encode(os.urandom(24)).decode().rstrip("=")  # bare, unpadded: also taken
 WAHA_KEY = "e2e-waha-key"
 JWT_KEY = "e2e-evolution-jwt-key-of-32-characters"
@@ -47,14 +50,14 @@ GATEWAYS = {
     # The Node gateway names its workspace in the body and signs with Standard Webhooks.
     "node": Gateway("node_mobile_activity_detected", 1, "ws1-acc3",
                     "/api/v1/whatsapp/webhook",
-                    lambda stack, body: e2e.standard_webhooks_headers(SECRET, body)),
+                    lambda stack, body: signatures.standard_webhooks_headers(SECRET, body)),
     # Evolution posts to the workspace's own URL (its `destination`) with a fixed token.
     "evolution": Gateway("evolution_messages_upsert_phone", 7, "shop-1",
                          "/api/v1/workspaces/7/whatsapp/webhook",
-                         lambda stack, body: e2e.token_headers(stack.env["WEBHOOK_TOKEN"])),
+                         lambda stack, body: signatures.token_headers(stack.env["WEBHOOK_TOKEN"])),
     # WAHA signs with its HMAC key; the workspace comes from the one account of its session.
     "waha": Gateway("waha_message_any_app", 3, "default", "/api/v1/whatsapp/webhook",
-                    lambda stack, body: e2e.waha_headers(WAHA_KEY, body)),
+                    lambda stack, body: signatures.waha_headers(WAHA_KEY, body)),
 }
 TYPING = Gateway("node_mobile_activity_detected", 1, "keeps-typing",
                  "/api/v1/whatsapp/webhook", GATEWAYS["node"].sign)
@@ -69,7 +72,7 @@ def jwt_bearer(stack: Stack) -> dict[str, str]:
 
 
 def token_header(stack: Stack) -> dict[str, str]:
-    return e2e.token_headers(stack.env["WEBHOOK_TOKEN"])
+    return signatures.token_headers(stack.env["WEBHOOK_TOKEN"])
 
 
 # Contract revision 2's new ways in, one Evolution delivery each: session, URL ({token} is
@@ -98,7 +101,7 @@ def seed(stack: Stack, gateway: Gateway, campaigns: int) -> None:
 
 def post(stack: Stack, gateway: Gateway, body: dict) -> float:
     """Post `body` as the gateway does; returns when the response came (epoch ms)."""
-    raw = e2e.encode(body)
+    raw = signatures.encode(body)
     status, reply = stack.post(gateway.path, raw, gateway.sign(stack, raw))
     answered_ms = time.time() * 1000
     assert (status, reply.get("message")) == (200, QUEUED), reply
@@ -172,7 +175,7 @@ def test_owner_who_keeps_typing_gets_the_resume_one_cooldown_after_the_last_mess
 def test_a_gateways_own_send_labelled_android_pauses_nothing(stack):
     body = gateway_body(OWN_SEND.fixture)
     body["session_id"] = OWN_SEND.session_id
-    raw = e2e.encode(body)
+    raw = signatures.encode(body)
 
     status, reply = stack.post(OWN_SEND.path, raw, OWN_SEND.sign(stack, raw))
 
@@ -188,7 +191,7 @@ def test_each_new_way_in_pauses_through_the_real_processes(stack, mode, capsys):
     session, url, headers, media = MODES[mode]
     body = gateway_body("evolution_messages_upsert_phone")
     body["instance"] = session
-    raw = e2e.encode(with_media(body, media) if media else body)
+    raw = signatures.encode(with_media(body, media) if media else body)
 
     started = time.monotonic()
     status, reply = stack.post(url.format(token=stack.env["WEBHOOK_TOKEN"]), raw,
@@ -206,7 +209,7 @@ def test_a_delivery_signed_with_the_rotated_secret_pauses_and_its_redelivery_cou
     body = typing_body(1)
     body["session_id"] = "rotated"
     del body["data"]["message_id"]  # counted once by its webhook-id alone
-    raw, key = e2e.encode(body), base64.b64decode(ROTATED + "=" * (-len(ROTATED) % 4))
+    raw, key = signatures.encode(body), base64.b64decode(ROTATED + "=" * (-len(ROTATED) % 4))
 
     answers = [stack.post(TYPING.path, raw, simulate_gateway.standard_webhooks_headers(
         key, "msg_rotated_1", int(time.time()), raw))[1] for _ in range(2)]
@@ -246,7 +249,7 @@ def test_worker_stopped_by_sigterm_hands_back_its_pending_checks_for_the_next_wo
 
         assert exit_code == 0, stack.logs()
         assert [m["actor_name"] for m in delayed_in_redis(stack)] == ["auto_resume_campaign"]
-        assert not stack.redis_client().keys("dramatiq:__acks__.*"), "a check is still held"
+        assert not stack.redis_client().keys(keys.broker_acks("*", "*")), "a check is still held"
         e2e.start_worker(stack)
         (resumed,) = e2e.wait_for_status(stack, 1, gw.session_id, "ongoing", cooldown + 15)
 
@@ -258,5 +261,6 @@ def test_worker_stopped_by_sigterm_hands_back_its_pending_checks_for_the_next_wo
 def delayed_in_redis(stack: Stack) -> list[dict]:
     """The messages waiting on the conflict queue's delay queue, in Dramatiq's own keys."""
     client = stack.redis_client()
-    ids = client.lrange("dramatiq:campaign-conflict.DQ", 0, -1)
-    return [json.loads(client.hget("dramatiq:campaign-conflict.DQ.msgs", i)) for i in ids]
+    delayed = dq_name(Settings().queue)
+    ids = client.lrange(keys.broker_queue(delayed), 0, -1)
+    return [json.loads(client.hget(keys.broker_messages(delayed), i)) for i in ids]

@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from scripts.stack import Stack
 from tests import e2e_helpers as e2e
+from tests import signatures
 from tests.fixtures import node_event
 
 pytestmark = pytest.mark.processes
@@ -56,7 +57,7 @@ def test_metrics_on_web_count_what_the_worker_in_another_process_did(capsys):
 
         status, reply = stack.post("/api/v1/whatsapp/webhook",
                                    node_event(SESSION, WORKSPACE, message_id="e2e-m1"),
-                                   e2e.token_headers(stack.env["WEBHOOK_TOKEN"]))
+                                   signatures.token_headers(stack.env["WEBHOOK_TOKEN"]))
         assert status == 200, reply
         e2e.wait_for_status(stack, WORKSPACE, SESSION, "paused_mobile", 10)
         paused = scrapes_agree(stack)

@@ -3,7 +3,7 @@ real Redis: a worker killed with -9, Redis restarted empty, a locked database, d
 deliveries, and two tenants sharing a session name.
 
 Cooldowns are 2 s and the clock reconciles every second, so each test takes seconds, not
-minutes. Measured figures are printed (`pytest -s`) for the README's "Guarantees"; the
+minutes. Measured figures are printed (`pytest -s`) for docs/guarantees.md; the
 assertions are behavioural bounds derived from the settings, never a speed.
 The graceful stop (SIGTERM to the worker's process group) is in test_end_to_end.py.
 """
@@ -15,11 +15,11 @@ import contextlib
 import signal
 import sqlite3
 import time
-import uuid
 
 import dramatiq
 import pytest
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.common import dq_name
 
 from models import keys
 from scripts.stack import Stack
@@ -30,14 +30,14 @@ from tests.e2e_helpers import (
     start_worker,
     wait_for_status,
 )
-from tests.fixtures import node_event
+from tests.stack_helpers import API, post_phone_message, wait_until
 
 pytestmark = pytest.mark.processes
 
 QUEUE = "campaign-conflict"
 COOLDOWN = 2
 INTERVAL = 1
-# actors.reconcile.grace_seconds: the clock stands in for a check overdue by more than this.
+# scripts.clock.grace_seconds: the clock stands in for a check overdue by more than this.
 GRACE = max(15, INTERVAL)
 # Room for process start-up and a busy 2-core CI machine on top of what the settings allow.
 SLACK = 10
@@ -45,9 +45,6 @@ SHORT = {
     "CAMPAIGN_CONFLICT_TIER_COOLDOWN": ",".join(f"{tier}:{COOLDOWN}" for tier in (1, 2, 3, 4)),
     "CAMPAIGN_CONFLICT_RECONCILE_INTERVAL": str(INTERVAL),
 }
-WEBHOOK = "/api/v1/whatsapp/webhook"
-TOKEN = {"X-Webhook-Token": "stack-token"}
-API = {"Authorization": "Bearer stack-api-token"}
 
 
 @pytest.fixture
@@ -108,7 +105,7 @@ def pause_counts(stack: Stack, workspace_id: int, session_id: str) -> list[int]:
 def queued(stack: Stack, actor_name: str, *, delayed: bool = False) -> int:
     """Messages for `actor_name` on the conflict queue (or its delay queue) that no worker
     has acknowledged yet."""
-    name = f"dramatiq:{QUEUE}.DQ.msgs" if delayed else f"dramatiq:{QUEUE}.msgs"
+    name = keys.broker_messages(dq_name(QUEUE) if delayed else QUEUE)
     return sum(dramatiq.Message.decode(m).actor_name == actor_name
                for m in stack.redis_client().hvals(name))
 
@@ -116,12 +113,13 @@ def queued(stack: Stack, actor_name: str, *, delayed: bool = False) -> int:
 def held_delayed(stack: Stack) -> int:
     """Delayed messages that a worker has taken into its memory (its unacked set)."""
     client = stack.redis_client()
-    return sum(client.scard(k) for k in client.keys(f"dramatiq:__acks__.*.{QUEUE}.DQ"))
+    return sum(client.scard(k) for k in client.keys(keys.broker_acks("*", dq_name(QUEUE))))
 
 
 def send(stack: Stack, message: dramatiq.Message, *, delay_ms: int | None = None) -> None:
     """Enqueue `message` as an actor's send() would, on the stack's Redis."""
-    broker = RedisBroker(client=stack.redis_client(), middleware=[])
+    broker = RedisBroker(client=stack.redis_client(), namespace=keys.BROKER_NAMESPACE,
+                         middleware=[])
     broker.enqueue(message, delay=delay_ms)
 
 
@@ -131,21 +129,6 @@ def actor_message(actor_name: str, *args) -> dramatiq.Message:
 
 
 # -- HTTP and waiting -------------------------------------------------------------------------
-
-def post_phone_message(stack: Stack, workspace_id, session_id, message_id=None, path=WEBHOOK):
-    body = node_event(session_id, workspace_id, message_id=message_id or uuid.uuid4().hex)
-    return stack.post(path, body, TOKEN)
-
-
-def wait_until(stack: Stack, condition, timeout: float, what: str) -> float:
-    """Poll `condition` until true; the monotonic time it became true, or fail with the logs."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout} s\n{stack.logs()}")
-        time.sleep(0.02)
-    return time.monotonic()
-
 
 def lateness(rows, due_ms: int) -> list[float]:
     """Seconds each campaign resumed after its due time (negative: early)."""

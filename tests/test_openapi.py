@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
-import hmac
 import json
 import random
 import re
@@ -30,6 +28,7 @@ from models.schema import migrate_up
 from models.tables import Campaign, CampaignPauseEvent, WhatsappAccount
 from scripts.stack import Stack
 from tests.e2e_helpers import database_path, start_worker, wait_for_status
+from tests.signatures import standard_headers
 from tests.web_helpers import enqueue_pause, pause_jobs
 from web.app import create_app
 from web.openapi import SPEC
@@ -139,11 +138,8 @@ def node(session_id='"s1"', workspace_id="1") -> bytes:
 def signed(body: bytes, *, at_offset=0, msg_id="msg_1", signed_body=None) -> dict:
     """Standard Webhooks headers, optionally stamped `at_offset` s away or signing another
     body than the one sent (a captured signature replayed onto new content)."""
-    stamp = int(time.time()) + at_offset
-    content = f"{msg_id}.{stamp}.".encode() + (signed_body or body)
-    digest = base64.b64encode(hmac.new(SECRET, content, hashlib.sha256).digest()).decode()
-    return {"webhook-id": msg_id, "webhook-timestamp": str(stamp),
-            "webhook-signature": f"v1,{digest}"}
+    return standard_headers(SECRET, signed_body or body, at=time.time() + at_offset,
+                            msg_id=msg_id)
 
 
 def token(body: bytes) -> dict:

@@ -10,7 +10,7 @@ import redis
 from models.activity import ActivityEvent
 from models.errors import StoreUnavailable
 from models.outages import OutageLog, redis_outage
-from tests import servers
+from scripts.local_servers import private_redis
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def test_a_full_redis_is_an_outage_for_plain_commands_and_for_scripts(full_redis
 
 
 def test_a_read_only_replica_is_an_outage(redis_client, store):
-    with servers.private_redis() as primary_url:
+    with private_redis() as primary_url:
         primary = redis.Redis.from_url(primary_url)
         redis_client.replicaof("127.0.0.1", primary.connection_pool.connection_kwargs["port"])
         try:

@@ -13,7 +13,7 @@ from models.errors import ConfigError
 from models.settings import Settings
 from scripts.stack import Stack
 from tests import servers
-from tests.conftest import DATABASES, REQUIRE_DATABASES
+from tests.conftest import scratch_database_on
 
 SCALINGO_MYSQL = ("mysql://app:s3cret@127.0.0.1:3306/test"
                   "?useSSL=true&verifyServerCertificate=false")
@@ -29,13 +29,7 @@ def with_query(url: str, query: str) -> str:
 
 @pytest.fixture(scope="module")
 def postgres_url():
-    url = DATABASES["postgresql"]
-    problem = servers.unreachable(url)
-    if problem:
-        if REQUIRE_DATABASES:
-            pytest.fail(f"postgresql is required here but unreachable: {problem}")
-        pytest.skip(f"postgresql unreachable: {problem}")
-    with servers.scratch_database(url) as scratch:
+    with scratch_database_on("postgresql") as scratch:
         yield scratch
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from scripts.stack import Stack
 from tests.e2e_helpers import last_activity_ms, wait_for_status
+from tests.stack_helpers import post_phone_message, wait_until
 from tests.test_faults import (
     COOLDOWN,
     GRACE,
@@ -21,9 +22,7 @@ from tests.test_faults import (
     SLACK,
     audit,
     pause_counts,
-    post_phone_message,
     seed,
-    wait_until,
 )
 
 pytestmark = pytest.mark.processes

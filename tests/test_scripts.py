@@ -1,12 +1,9 @@
-"""The operator commands, run in-process against the private Redis and the real databases."""
+"""The operator commands inspect and stats, and what every script shares (one line naming the
+variable, --help), run in-process against the private Redis and the real databases
+(simulate_gateway: test_simulate_gateway.py)."""
 
-import base64
 import datetime as dt
 import json
-import os
-import re
-import threading
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
 from dramatiq import Message
@@ -15,42 +12,12 @@ from dramatiq.brokers.redis import RedisBroker
 from models import keys
 from models.activity import ActivityEvent, iso_ms, to_ms
 from models.conflict import Check, check_resume, pause_session
-from models.db import database, utcnow
+from models.db import utcnow
 from models.settings import Settings
 from models.tables import Campaign
 from scripts import inspect, simulate_gateway, stats
-from tests.servers import free_port
-from web.app import create_app
-
-SETTINGS_VARIABLES = {"DATABASE_URL", "REDIS_URL", "PORT", "WEB_CONCURRENCY", "WEBHOOK_SECRET",
-                      "WAHA_HMAC_KEY", "WEBHOOK_TOKEN", "API_TOKEN", "WEBHOOK_MAX_BODY_BYTES",
-                      "EVOLUTION_JWT_KEY"}
-
-
-@pytest.fixture
-def bare_env(monkeypatch):
-    """No phoneguard variable from the machine running the tests leaks into the scripts."""
-    for name in list(os.environ):
-        if name in SETTINGS_VARIABLES or name.startswith("CAMPAIGN_CONFLICT_"):
-            monkeypatch.delenv(name)
-    return monkeypatch
-
-
-@pytest.fixture
-def env(bare_env, redis_url, database_url, db, redis_client):
-    bare_env.setenv("REDIS_URL", redis_url)
-    bare_env.setenv("DATABASE_URL", database_url)
-    return bare_env
-
-
-def run(main, *args: str) -> int:
-    """main(args) in-process; the scripts bind the tables to a database object of their own,
-    so bind them back to the test's afterwards."""
-    handle = database.obj
-    try:
-        return main(list(args))
-    finally:
-        database.initialize(handle)
+from scripts.local_servers import free_port
+from tests.script_helpers import run
 
 
 def inspect_json(capsys, *args: str) -> dict:
@@ -131,7 +98,7 @@ def test_inspect_reads_the_depths_of_the_configured_queue_from_the_broker_keys(
     queue = report["queue"]
     assert (queue["waiting"], queue["in_progress"], queue["delayed"], queue["dead_letters"]) \
         == (1, 1, 1, 1)
-    assert queue["keys"]["waiting"] == "dramatiq:ops-test"
+    assert queue["keys"]["waiting"] == keys.broker_queue("ops-test")
     resume = [j for j in report["jobs"] if j["actor"] == "auto_resume_campaign"]
     assert [(j["session_id"], j["attempt"]) for j in resume] == [("s9", 2)]
     assert 55 < resume[0]["eta_in_seconds"] <= 60
@@ -168,141 +135,6 @@ def test_stats_prints_the_workspace_figures_as_json_or_as_a_table_naming_each(
     figures = {line.rsplit("(", 1)[1].rstrip(")"): line.split()[-2] for line in lines[1:]}
     assert figures == {name: str(value) for name, value in EXPECTED.items()}
     assert "workspace 1" in lines[0]
-
-
-# -- simulate_gateway ---------------------------------------------------------------------
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def web(stub_broker, settings, store, db, bare_env):
-    """The real Falcon app in a wsgiref server thread, with the StubBroker and private Redis."""
-    from actors.conflict import handle_mobile_activity
-
-    app = create_app(settings, store, handle_mobile_activity.send)
-    server = make_server("127.0.0.1", 0, app, handler_class=_QuietHandler)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-
-
-def keys_of(settings: Settings) -> dict[str, str]:
-    """The web app's credentials, as the gateway's environment would hold them."""
-    secret = base64.b64encode(settings.webhook_secrets[0]).decode()
-    return {"WEBHOOK_SECRET": "whsec_" + secret,
-            "WAHA_HMAC_KEY": settings.waha_hmac_key, "WEBHOOK_TOKEN": settings.webhook_token,
-            "EVOLUTION_JWT_KEY": settings.evolution_jwt_key}
-
-
-def simulate(web, *args: str) -> int:
-    return run(simulate_gateway.main, "--url", web, *args)
-
-
-def pause_jobs(broker) -> int:
-    return broker.queues["campaign-conflict"].qsize()
-
-
-@pytest.mark.parametrize("fmt, variable, method", [
-    ("node", "WEBHOOK_SECRET", "Standard Webhooks"), ("node", "WEBHOOK_TOKEN", "X-Webhook-Token"),
-    ("evolution", "WEBHOOK_TOKEN", "X-Webhook-Token"), ("waha", "WAHA_HMAC_KEY", "sha512")])
-def test_simulated_gateways_are_accepted_when_signed_with_the_one_key_configured(
-        web, bare_env, settings, stub_broker, redis_client, fmt, variable, method, capsys):
-    bare_env.setenv(variable, keys_of(settings)[variable])
-
-    code = simulate(web, "--format", fmt, "--session", "s1", "--workspace", "3")
-
-    out = capsys.readouterr().out
-    assert code == 0, out
-    assert f"signing {fmt} webhooks with" in out and method in out.splitlines()[0]
-    assert "-> 200" in out and "Mobile activity queued for processing" in out
-    assert redis_client.hget(keys.activity(3, "s1"), "message_count") == b"1"
-    assert pause_jobs(stub_broker) == 1
-
-
-@pytest.mark.parametrize("variable, args, method", [
-    ("WEBHOOK_TOKEN", ("--auth", "query-token"), "?token="),
-    ("WEBHOOK_TOKEN", ("--auth", "query-token", "--by-events"), "?token="),
-    ("WEBHOOK_TOKEN", ("--auth", "bearer", "--by-events"), "Bearer (WEBHOOK_TOKEN)"),
-    ("EVOLUTION_JWT_KEY", (), "jwt_key"),
-    ("WEBHOOK_TOKEN", ("--media-bytes", "300000"), "X-Webhook-Token"),
-], ids=["query-token", "query-token-by-events", "bearer-by-events", "jwt", "media"])
-def test_the_simulated_evolution_is_accepted_in_each_of_its_modes(
-        web, bare_env, settings, stub_broker, redis_client, variable, args, method, capsys):
-    bare_env.setenv(variable, keys_of(settings)[variable])
-
-    code = simulate(web, "--format", "evolution", "--session", "s1", "--workspace", "3", *args)
-
-    out = capsys.readouterr().out
-    assert code == 0, out
-    assert method in out.splitlines()[0] and "Mobile activity queued for processing" in out
-    assert pause_jobs(stub_broker) == 1
-    if "--media-bytes" in args:
-        assert re.search(r"body=(299[0-9]{3}|300000) bytes", out)
-
-
-@pytest.mark.parametrize("fmt", ["node", "evolution", "waha"])
-def test_a_gateways_own_send_pauses_nothing_whatever_its_label(
-        web, bare_env, settings, stub_broker, redis_client, fmt, capsys):
-    bare_env.setenv("WEBHOOK_TOKEN", settings.webhook_token)
-    code = simulate(web, "--format", fmt, "--session", "s1", "--workspace", "3", "--own-send")
-    out = capsys.readouterr().out
-    assert code == 0 and "gateway_device" in out, out
-    assert redis_client.exists(keys.activity(3, "s1")) == 0 and pause_jobs(stub_broker) == 0
-
-
-def test_media_is_evolutions_alone(bare_env, capsys):
-    assert run(simulate_gateway.main, "--format", "waha", "--media-bytes", "10") == 2
-    assert "--format evolution" in capsys.readouterr().err
-
-
-def test_a_repeated_delivery_is_taken_once_like_a_gateway_retry(
-        web, bare_env, settings, redis_client, capsys):
-    bare_env.setenv("WAHA_HMAC_KEY", settings.waha_hmac_key)
-    code = simulate(web, "--format", "waha", "--session", "s1", "--workspace", "3", "--repeat-id")
-    responses = [line for line in capsys.readouterr().out.splitlines() if "-> 200" in line]
-    assert code == 0 and len(responses) == 2
-    assert '"duplicate": true' in responses[1]
-    assert redis_client.hget(keys.activity(3, "s1"), "message_count") == b"1"
-
-
-def test_a_burst_of_typing_counts_every_message_and_queues_one_pause(
-        web, bare_env, settings, stub_broker, redis_client):
-    bare_env.setenv("WEBHOOK_SECRET", keys_of(settings)["WEBHOOK_SECRET"])
-    code = simulate(web, "--session", "s1", "--workspace", "3", "--burst", "3", "--interval", "0")
-    assert code == 0
-    assert redis_client.hget(keys.activity(3, "s1"), "message_count") == b"3"
-    assert pause_jobs(stub_broker) == 1
-
-
-@pytest.mark.parametrize("args, reason", [
-    (("--format", "waha", "--device", "api"), "gateway_device"),
-    (("--format", "waha", "--from-contact"), "not_from_me"),
-    (("--format", "evolution", "--device", "web"), "gateway_device"),
-    (("--format", "evolution", "--from-contact"), "not_from_me")])
-def test_gateway_sends_and_contact_messages_are_acknowledged_and_pause_nothing(
-        web, bare_env, settings, stub_broker, redis_client, args, reason, capsys):
-    for variable, value in keys_of(settings).items():
-        bare_env.setenv(variable, value)
-    assert simulate(web, *args, "--session", "s1", "--workspace", "3") == 0
-    assert reason in capsys.readouterr().out
-    assert redis_client.exists(keys.activity(3, "s1")) == 0 and pause_jobs(stub_broker) == 0
-
-
-def test_without_workspace_the_service_finds_it_from_the_session(
-        web, bare_env, settings, account_factory, redis_client):
-    account_factory(7, "shop-1")
-    bare_env.setenv("WEBHOOK_TOKEN", settings.webhook_token)
-    assert simulate(web, "--format", "evolution", "--session", "shop-1", "--device", "ios") == 0
-    assert redis_client.hget(keys.activity(7, "shop-1"), "device_type") == b"ios"
-
-
-def test_a_wrong_key_is_refused_and_the_exit_code_says_so(web, bare_env, capsys):
-    bare_env.setenv("WAHA_HMAC_KEY", "not-the-key")
-    assert simulate(web, "--format", "waha", "--session", "s1", "--workspace", "3") == 1
-    assert "-> 401" in capsys.readouterr().out
 
 
 # -- failures and help ---------------------------------------------------------------------

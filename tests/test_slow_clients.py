@@ -15,8 +15,8 @@ import uuid
 import pytest
 
 from scripts.stack import Stack
-from tests import servers
-from tests.conftest import DATABASES, REQUIRE_DATABASES
+from tests.conftest import DATABASES, scratch_database_on
+from tests.fixtures import node_event
 from web.app import DATABASE_CONNECTIONS
 
 pytestmark = pytest.mark.processes
@@ -70,9 +70,7 @@ def test_a_webhook_is_answered_while_a_hundred_slow_clients_hold_connections(sta
     trickler.start()
     try:
         time.sleep(2 * TRICKLE_EVERY)  # every worker has taken some of them by now
-        body = {"event": "mobile_activity_detected", "session_id": "s1",
-                "data": {"device_type": "android", "message_id": uuid.uuid4().hex,
-                         "workspace_id": 1}}
+        body = node_event(message_id=uuid.uuid4().hex)
         sent = time.monotonic()
         status, answer = stack.post("/api/v1/whatsapp/webhook", body, TOKEN)
         took = time.monotonic() - sent
@@ -109,15 +107,11 @@ def test_floods_of_database_requests_open_few_database_connections():
     """gevent serves many requests of one process at once; each must not open a PostgreSQL
     connection of its own (a small plan allows a few dozen in all). /readyz needs no
     credentials: one check at a time per process."""
-    url = DATABASES["postgresql"]
-    problem = servers.unreachable(url)
-    if problem:
-        if REQUIRE_DATABASES:
-            pytest.fail(f"postgresql is required here but unreachable: {problem}")
-        pytest.skip(f"postgresql unreachable: {problem}")
     import psycopg2
 
-    with servers.scratch_database(url) as scratch, Stack(env={"DATABASE_URL": scratch}) as stack:
+    url = DATABASES["postgresql"]
+    with scratch_database_on("postgresql") as scratch, Stack(env={"DATABASE_URL": scratch}) \
+            as stack:
         stack.start("web")
         name = scratch.rsplit("/", 1)[1]
         watcher = psycopg2.connect(url)

@@ -15,7 +15,7 @@ import pytest
 
 from scripts.stack import ROOT, Stack
 from tests import e2e_helpers as e2e
-from tests import servers
+from tests import servers, signatures
 from tests.conftest import REQUIRE_DATABASES
 from tests.fixtures import gateway_body
 
@@ -56,8 +56,8 @@ def stack(tls_url):
 def phone_message(stack: Stack, session: str) -> None:
     body = gateway_body("node_mobile_activity_detected")
     body["session_id"] = session
-    status, reply = stack.post("/api/v1/whatsapp/webhook", e2e.encode(body),
-                               e2e.token_headers(stack.env["WEBHOOK_TOKEN"]))
+    status, reply = stack.post("/api/v1/whatsapp/webhook", signatures.encode(body),
+                               signatures.token_headers(stack.env["WEBHOOK_TOKEN"]))
     assert (status, reply.get("message")) == (200, QUEUED), reply
 
 
@@ -104,7 +104,7 @@ def test_the_default_refuses_a_self_signed_certificate_and_readyz_says_why(tls_u
         status, ready = refused.get("/readyz")
         webhook_status, _ = refused.post("/api/v1/whatsapp/webhook",
                                          gateway_body("node_mobile_activity_detected"),
-                                         e2e.token_headers(refused.env["WEBHOOK_TOKEN"]))
+                                         signatures.token_headers(refused.env["WEBHOOK_TOKEN"]))
 
     assert status == 503 and ready["checks"]["database"] == "ok"
     assert "certificate" in ready["checks"]["redis"]

@@ -12,7 +12,7 @@ import pytest
 
 from models.settings import Settings
 from scripts.stack import Stack
-from tests import e2e_helpers as e2e
+from tests import signatures
 from tests.fixtures import gateway_body
 from web.redact import MASK, redact
 
@@ -43,7 +43,7 @@ def raw_request(stack: Stack, request_line: bytes) -> bytes:
 
 
 def test_a_query_token_accepted_or_refused_is_in_no_log_line_and_no_response(stack):
-    body = e2e.encode(gateway_body("evolution_messages_upsert_contact"))
+    body = signatures.encode(gateway_body("evolution_messages_upsert_contact"))
     answers = [
         stack.post(f"/api/v1/whatsapp/webhook?token={TOKEN}", body),
         stack.post(f"/api/v1/whatsapp/webhook?token={TOKEN}/messages-upsert", body),

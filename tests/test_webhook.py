@@ -9,12 +9,12 @@ import redis
 from falcon import testing
 
 from tests.fixtures import node_event
+from tests.signatures import encode
 from tests.web_helpers import (
     QUEUED,
     WEBHOOK,
     activity_hash,
     conflict_keys,
-    encode,
     pause_jobs,
     post,
     unreachable_store,

@@ -12,8 +12,10 @@ import time
 import pytest
 
 from actors.runtime import HEARTBEAT_TIMEOUT_MS
+from models import keys
 from scripts.stack import Stack
 from tests.e2e_helpers import database_path, start_worker
+from tests.stack_helpers import post_phone_message, wait_until
 from tests.test_faults import (
     QUEUE,
     SHORT,
@@ -21,9 +23,7 @@ from tests.test_faults import (
     audit,
     exclusive_lock,
     pause_counts,
-    post_phone_message,
     seed,
-    wait_until,
 )
 
 pytestmark = pytest.mark.processes
@@ -41,7 +41,7 @@ def stack():
 def taken(stack: Stack) -> int:
     """Messages of the conflict queue that a worker has taken and not acknowledged."""
     client = stack.redis_client()
-    return sum(client.scard(k) for k in client.keys(f"dramatiq:__acks__.*.{QUEUE}"))
+    return sum(client.scard(k) for k in client.keys(keys.broker_acks("*", QUEUE)))
 
 
 def test_a_pause_held_by_a_worker_killed_with_sigkill_lands_within_seconds(stack):

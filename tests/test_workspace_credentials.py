@@ -19,6 +19,7 @@ from models.db import utcnow
 from models.errors import ConfigError, Unauthorized
 from models.tables import WebhookCredential
 from tests.fixtures import gateway_body, node_event
+from tests.signatures import encode, standard_headers, waha_headers
 from tests.test_query_plans import plan
 from tests.web_helpers import (
     QUEUED,
@@ -26,10 +27,7 @@ from tests.web_helpers import (
     WEBHOOK,
     activity_hash,
     conflict_keys,
-    encode,
     post,
-    standard_headers,
-    waha_headers,
 )
 from web import gateways
 from web.webhook import WebhookResource

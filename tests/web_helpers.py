@@ -1,15 +1,10 @@
-"""What the HTTP tests share: signed requests and the app on real Redis (gateway bodies come
-from tests.fixtures).
+"""What the HTTP tests share: the app on real Redis, and posting to it (gateway bodies come
+from tests.fixtures, their signatures from tests.signatures).
 
 Loaded by the web test modules with `pytest_plugins = ["tests.web_helpers"]`.
 """
 
 from __future__ import annotations
-
-import base64
-import hashlib
-import hmac
-import json
 
 import dramatiq
 import pytest
@@ -19,7 +14,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from models.activity import ActivityStore
-from tests import servers
+from scripts.local_servers import free_port
+from tests.signatures import encode
 from web.app import create_app
 
 WEBHOOK = "/api/v1/whatsapp/webhook"
@@ -36,26 +32,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def standard_signature(secret: bytes, body: bytes, msg_id: str, stamp: int) -> str:
-    signed = f"{msg_id}.{stamp}.".encode() + body
-    return "v1," + base64.b64encode(hmac.new(secret, signed, hashlib.sha256).digest()).decode()
-
-
-def standard_headers(secret: bytes, body: bytes, *, at: float, msg_id="msg_1") -> dict:
-    stamp = int(at)
-    return {"webhook-id": msg_id, "webhook-timestamp": str(stamp),
-            "webhook-signature": standard_signature(secret, body, msg_id, stamp)}
-
-
-def waha_headers(key: str, body: bytes) -> dict:
-    return {"X-Webhook-Hmac": hmac.new(key.encode(), body, hashlib.sha512).hexdigest(),
-            "X-Webhook-Hmac-Algorithm": "sha512"}
-
-
-def encode(body) -> bytes:
-    return body if isinstance(body, bytes) else json.dumps(body).encode()
 
 
 def post(client: testing.TestClient, body, path=WEBHOOK, headers=TOKEN) -> testing.Result:
@@ -80,7 +56,7 @@ def conflict_keys(redis_client: redis.Redis) -> list[str]:
 
 def unreachable_store(settings) -> ActivityStore:
     """An activity store on a port nobody listens on; no retries, so the 503 comes at once."""
-    client = redis.Redis(port=servers.free_port(), retry=Retry(NoBackoff(), 0),
+    client = redis.Redis(port=free_port(), retry=Retry(NoBackoff(), 0),
                          socket_connect_timeout=1)
     return ActivityStore(client, activity_ttl=settings.activity_ttl)
 

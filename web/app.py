@@ -12,10 +12,10 @@ import falcon
 from models import logs
 from models.activity import ActivityStore
 from models.credentials import check_webhook_auth
-from models.db import database, exactly
-from models.errors import ConfigError, UnknownSession
+from models.db import database
+from models.errors import ConfigError
+from models.sessions import workspace_of_session
 from models.settings import Settings
-from models.tables import WhatsappAccount
 from web import dashboard, errors
 from web.control import (
     FollowUp,
@@ -74,20 +74,6 @@ def create_app(
     return app
 
 
-def workspace_of_session(session_id: str) -> int:
-    """The workspace of the one account with this session id, for gateways that cannot say."""
-    rows = (WhatsappAccount.select(WhatsappAccount.workspace_id)
-            .where(exactly(WhatsappAccount.session_id, session_id)).distinct().limit(2))
-    workspaces = [row.workspace_id for row in rows]
-    if len(workspaces) == 1:
-        return workspaces[0]
-    found = "no account has" if not workspaces else "several workspaces have"
-    raise UnknownSession(
-        f"Cannot tell the workspace: {found} session {session_id!r}. Post to "
-        f"/api/v1/workspaces/{{workspace_id}}/whatsapp/webhook, or send data.workspace_id"
-    )
-
-
 class CloseDatabase:
     """Give the connection back after each request: gunicorn workers are long-lived, and a
     connection left open across a database restart would fail the next request."""
@@ -107,10 +93,10 @@ DATABASE_WAIT_S = 5.0
 def get_app() -> falcon.App:
     """Build the app from the environment (gunicorn's entry point); a bad setting stops the
     process with a message naming the variable."""
-    from actors import boot
+    from actors import runtime
 
     logs.configure()
-    rt = boot.from_env("web")
+    rt = runtime.from_env("web")
     try:
         check_webhook_auth(rt.settings)
     except ConfigError as exc:

@@ -26,7 +26,6 @@ REQUIRED = {"workspace_id": "a positive integer",
 class Report:
     """What a webhook says happened; workspace_id is None when the body does not say."""
 
-    gateway: str
     session_id: str | None
     workspace_id: int | None
     device: devices.Device
@@ -62,7 +61,7 @@ def read(body: dict) -> Report | Ignored:
 def _node(body: dict) -> Report:
     # Without `data` the workspace is simply missing: the 422 then names it.
     data = {} if body.get("data") is None else _object(body.get("data"), "data")
-    return _report("node", body.get("session_id"), data.get("workspace_id"),
+    return _report(body.get("session_id"), data.get("workspace_id"),
                    data.get("device_type"), data.get("message_id"), _iso_ms(body.get("timestamp")))
 
 
@@ -74,7 +73,7 @@ def _evolution(body: dict) -> Report | Ignored:
     key = _object(data.get("key"), "data.key")
     if key.get("fromMe") is not True:
         return Ignored("not_from_me", "A contact's message is not phone activity")
-    return _report("evolution", body.get("instance"), None, data.get("source"), key.get("id"),
+    return _report(body.get("instance"), None, data.get("source"), key.get("id"),
                    _unix_ms(data.get("messageTimestamp")))
 
 
@@ -84,17 +83,17 @@ def _waha(body: dict) -> Report | Ignored:
         return Ignored("not_from_me", "A contact's message is not phone activity")
     # WAHA copies the session's config.metadata into every body; its values are strings.
     metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
-    return _report("waha", body.get("session"), metadata.get("workspace_id"),
+    return _report(body.get("session"), metadata.get("workspace_id"),
                    payload.get("source"), payload.get("id"), _unix_ms(payload.get("timestamp")),
                    workspace_name="metadata.workspace_id")
 
 
-def _report(gateway, session, workspace, label, message_id, occurred_at_ms,
+def _report(session, workspace, label, message_id, occurred_at_ms,
             workspace_name="workspace_id") -> Report:
     session, session_ok = checked(_session, session)
     workspace, workspace_ok = checked(workspace_field, workspace)
     malformed = _malformed(workspace_ok, session_ok, workspace_name)
-    return Report(gateway, session, workspace, devices.decide(label, message_id),
+    return Report(session, workspace, devices.decide(label, message_id),
                   _message_id(message_id), occurred_at_ms, malformed)
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
+from scripts.bench.database import scratch
 from scripts.local_servers import RedisServer
 
 TABLES = ["campaign_pause_events", "campaigns", "whatsapp_accounts", "webhook_credentials",
@@ -35,31 +34,11 @@ def drop_tables(db) -> None:
         db.execute_sql(f"DROP TABLE IF EXISTS {table}")
 
 
-@contextlib.contextmanager
 def scratch_database(url: str):
-    """A fresh database of our own on the server at `url`, dropped afterwards; yields its URL.
-
-    Test runs (and engineers running tests side by side) never share tables this way.
-    """
-    from urllib.parse import urlparse, urlunparse
-
-    from playhouse.db_url import connect
-
-    name = f"phoneguard_test_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
-    admin = connect(url)
-    admin.connect()
-    postgres = url.startswith("postgres")
-    if postgres:  # CREATE DATABASE refuses to run inside a transaction
-        admin.connection().autocommit = True
-    admin.execute_sql(f"CREATE DATABASE {name}")
-    parsed = urlparse(url)
-    try:
-        yield urlunparse(parsed._replace(path=f"/{name}"))
-    finally:
-        # Worker threads of the actor tests may still hold connections to it.
-        force = " WITH (FORCE)" if postgres else ""
-        admin.execute_sql(f"DROP DATABASE IF EXISTS {name}{force}")
-        admin.close()
+    """A fresh database of our own on the server at `url`, dropped afterwards (a context
+    manager yielding its URL): test runs, and engineers running tests side by side, never share
+    tables."""
+    return scratch(url, prefix="phoneguard_test")
 
 
 SYSTEM_REDIS_SERVER = "/usr/bin/redis-server"  # Debian's, built with TLS

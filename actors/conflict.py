@@ -63,10 +63,12 @@ def auto_resume_campaign(workspace_id: int, session_id: str, paused_at: str, att
     quiet for their cooldown; check again when it will be, or resume all on the last attempt.
     `due_ms`: when this check was due (epoch ms), for the resume lateness metric."""
     rt = runtime.current()
-    check = Check(workspace_id, session_id, dt.datetime.fromisoformat(paused_at), attempt, 0)
+    check = Check(workspace_id, session_id, dt.datetime.fromisoformat(paused_at), attempt,
+                  due_ms or 0)
 
     def last_activity_ms() -> int | None:
-        # Read before the campaigns are locked and again once they are (check_resume).
+        # check_resume reads it once the campaigns are locked: a phone message that came
+        # while the check waited for the lock counts.
         activity = rt.store.get(workspace_id, session_id)
         return activity.last_activity_ms if activity else None
 

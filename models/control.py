@@ -24,7 +24,15 @@ from models.conflict import (
 )
 from models.db import database, write_transaction
 from models.errors import SessionNotFound
-from models.tables import PAUSE_EVENT, REASON_HOLD, RESUME_EVENT, RESUMED_MANUALLY, Campaign
+from models.tables import (
+    ONGOING,
+    PAUSE_EVENT,
+    PAUSED_MOBILE,
+    REASON_HOLD,
+    RESUME_EVENT,
+    RESUMED_MANUALLY,
+    Campaign,
+)
 
 MAX_HOLD_MINUTES = 1440
 
@@ -45,8 +53,11 @@ def hold_session(workspace_id: int, session_id: str, *, minutes: int,
     account_ids = _account_ids(workspace_id, session_id)
     until = now + dt.timedelta(minutes=minutes)
     with write_transaction():
-        ongoing = _ids(sql.ongoing(workspace_id, account_ids, locked=True))
-        paused = _ids(sql.paused(workspace_id, account_ids, locked=True))
+        # One locked read of both, as a pause does: a check resuming some of them commits
+        # before this reads them, so none slips between an ongoing and a paused read.
+        rows = database.execute_sql(*sql.pausable(workspace_id, account_ids)).fetchall()
+        ongoing = [cid for cid, _, status in rows if status == ONGOING]
+        paused = [cid for cid, _, status in rows if status == PAUSED_MOBILE]
         if ongoing:
             database.execute_sql(*sql.pause(ongoing, session_id, now, reason=REASON_HOLD,
                                             held_until=until))
@@ -89,7 +100,3 @@ def _account_ids(workspace_id: int, session_id: str) -> list[int]:
         raise SessionNotFound(f"No account has session {session_id!r} in workspace "
                               f"{workspace_id}")
     return list(accounts)
-
-
-def _ids(statement) -> list[int]:
-    return [row[0] for row in database.execute_sql(*statement).fetchall()]

@@ -32,14 +32,6 @@ def accounts_of(workspace_id: int, session_id: str):
     )
 
 
-def ongoing_of(workspace_id: int, account_ids: list[int]):
-    """The hold query: the ongoing campaigns of the session's accounts."""
-    return Campaign.select(Campaign.id, Campaign.whatsapp_account_id).where(
-        Campaign.whatsapp_account_id.in_(account_ids) & (Campaign.status == ONGOING)
-        & (Campaign.workspace_id == workspace_id)
-    )
-
-
 def pausable_of(workspace_id: int, account_ids: list[int]):
     """The pause query: the session's ongoing campaigns, and its paused_mobile ones.
 
@@ -75,15 +67,6 @@ def accounts(workspace_id: int, session_id: str) -> Statement:
     """The session's accounts (id, tier)."""
     return shaped(("accounts",), lambda: accounts_of(workspace_id, session_id),
                   (*exactly_params(session_id), workspace_id))
-
-
-def ongoing(workspace_id: int, account_ids: list[int], *, locked: bool = False) -> Statement:
-    """The session's ongoing campaigns (id, account id), FOR UPDATE if `locked`."""
-    return shaped(
-        ("ongoing", len(account_ids), locked),
-        lambda: _locked_if(locked, ongoing_of(workspace_id, account_ids)),
-        (*account_ids, ONGOING, workspace_id),
-    )
 
 
 def pausable(workspace_id: int, account_ids: list[int]) -> Statement:

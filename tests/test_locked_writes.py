@@ -56,7 +56,7 @@ def test_a_second_writer_of_the_same_rows_plans_from_what_the_first_committed(
     first_calls, second_calls, started = [], [], threading.Event()
 
     def session_ongoing():  # the pause's own read, as the worker runs it
-        return sql.ongoing(1, [account.id], locked=True)
+        return sql.pausable(1, [account.id])
 
     refused = []
 

@@ -15,9 +15,6 @@ LATER = dt.datetime(2026, 7, 8, 9, 10, 11, 120000)
 # Each statement with two sets of arguments of the same shape.
 CASES = {
     "accounts": (lambda: sql.accounts(1, "first"), lambda: sql.accounts(2, "second")),
-    "ongoing": (lambda: sql.ongoing(1, [10, 11]), lambda: sql.ongoing(2, [20, 21])),
-    "ongoing locked": (lambda: sql.ongoing(1, [10], locked=True),
-                       lambda: sql.ongoing(2, [20], locked=True)),
     "pausable": (lambda: sql.pausable(1, [10, 11]), lambda: sql.pausable(2, [20, 21])),
     "paused": (lambda: sql.paused(1, [10]), lambda: sql.paused(2, [20])),
     "paused locked": (lambda: sql.paused(1, [10, 11, 12], locked=True),

@@ -190,6 +190,25 @@ def test_a_hold_schedules_a_check_at_its_end_and_tells_the_sender(
                               "next_check_at": iso_ms(int(START * 1000) + 600_000)}}
 
 
+def test_a_hold_whose_check_cannot_be_queued_is_503_and_its_retry_finds_it_placed(
+        api, settings, stub_broker, account_factory, monkeypatch):
+    _, (campaign,) = account_factory()
+
+    def broker_down(message, *, delay=None):
+        raise dramatiq.errors.ConnectionClosed(OSError("connection refused"))
+
+    with monkeypatch.context() as broken:
+        broken.setattr(stub_broker, "enqueue", broker_down)
+        refused = hold(api, 30)
+
+    assert refused.status_code == 503
+    assert refused.headers["Retry-After"] == "5"
+    assert refused.json == {"success": False,
+                            "message": "Redis or the broker is unreachable; retry shortly"}
+    assert rows([campaign])[0].pause_reason == "hold"  # the hold committed before the enqueue
+    assert hold(api, 30).status_code == 200
+
+
 def test_the_same_hold_twice_pauses_and_counts_once_and_the_second_end_replaces_the_first(
         api, clock, account_factory):
     _, (campaign,) = account_factory()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 
+import dramatiq
 import falcon
 import peewee
+import redis
 
 from models.errors import (
     BadRequest,
@@ -76,6 +78,13 @@ def _unexpected(req, resp, exc: Exception, params):
     if _is_database_outage(exc):
         _outages.failed(f"answering 503 ({req.method} {req.path}), database unavailable", exc)
         _fail(resp, falcon.HTTP_503, "The database is unreachable; retry shortly")
+        return
+    # Redis or the broker failing after a write committed (an operator's hold scheduling its
+    # check, say): the write stands, and the caller's retry finds it done.
+    if isinstance(exc, redis.RedisError | dramatiq.errors.DramatiqError):
+        _outages.failed(f"answering 503 ({req.method} {req.path}), Redis unavailable", exc)
+        _fail(resp, falcon.HTTP_503, "Redis or the broker is unreachable; retry shortly")
+        resp.append_header("Retry-After", "5")
         return
     log.exception("%s %s failed", req.method, req.path)
     _fail(resp, falcon.HTTP_500, "Internal error; it has been logged")

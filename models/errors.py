@@ -33,6 +33,10 @@ class SessionNotFound(PhoneguardError):
     """Raised when no account has the session in that workspace."""
 
 
+class SlowBody(PhoneguardError):
+    """Raised when a request body stops arriving before it is whole."""
+
+
 class Busy(PhoneguardError):
     """Raised when the web process has no room for a request now; a retry shortly will do."""
 

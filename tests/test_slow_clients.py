@@ -18,6 +18,7 @@ from scripts.stack import Stack
 from tests.conftest import DATABASES, scratch_database_on
 from tests.fixtures import node_event
 from web.app import DATABASE_CONNECTIONS
+from web.body_slots import LARGE_BODIES
 
 pytestmark = pytest.mark.processes
 
@@ -88,6 +89,35 @@ def test_a_webhook_is_answered_while_a_hundred_slow_clients_hold_connections(sta
     assert status == 200, f"not answered while slow clients held connections: {answer}"
     assert answer["success"] is True
     assert took < ANSWERED_WITHIN
+
+
+def test_a_media_webhook_is_taken_while_stalled_bodies_hold_the_large_body_slots(stack):
+    stack.start("web")
+    # One fewer than the two web processes read at once: however they are spread, the webhook
+    # may find every slot of its process taken, and waits at most one CHUNK_SECONDS for one.
+    stalled = [open_slow_client(stack.port, body=10**6) for _ in range(2 * LARGE_BODIES - 1)]
+    try:
+        time.sleep(0.5)
+        media = {**node_event(message_id=uuid.uuid4().hex), "media": "A" * 200_000}
+        sent = time.monotonic()
+        status, answer = stack.post("/api/v1/whatsapp/webhook", media, TOKEN)
+        took = time.monotonic() - sent
+        told = [_first_line(client) for client in stalled]
+    finally:
+        for client in stalled:
+            client.close()
+
+    print(f"\n[slow bodies] a 200 kB webhook answered {status} in {took:.1f} s while "
+          f"{len(stalled)} stalled bodies held the large-body slots; they were told {told[0]}")
+    assert status == 200, answer
+    assert all(line.startswith(b"HTTP/1.1 408") for line in told), told
+
+
+def _first_line(client: socket.socket) -> bytes:
+    client.settimeout(10)
+    with contextlib.suppress(OSError):
+        return client.recv(4096).split(b"\r\n", 1)[0]
+    return b""
 
 
 def _open(client: socket.socket) -> bool:

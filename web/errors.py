@@ -17,6 +17,7 @@ from models.errors import (
     PayloadTooLarge,
     PhoneguardError,
     SessionNotFound,
+    SlowBody,
     StoreUnavailable,
     Unauthorized,
 )
@@ -30,6 +31,7 @@ STATUS = {
     BadRequest: falcon.HTTP_400,
     Unauthorized: falcon.HTTP_401,
     SessionNotFound: falcon.HTTP_404,
+    SlowBody: falcon.HTTP_408,
     PayloadTooLarge: falcon.HTTP_413,
     InvalidPayload: falcon.HTTP_422,
     StoreUnavailable: falcon.HTTP_503,

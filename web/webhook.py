@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import dramatiq
 import falcon
+import gevent
 import redis
 
 from models.activity import ActivityEvent, ActivityStore
@@ -17,6 +18,7 @@ from models.errors import (
     BadRequest,
     InvalidPayload,
     PayloadTooLarge,
+    SlowBody,
     StoreUnavailable,
     Unauthorized,
 )
@@ -29,6 +31,10 @@ from web.workspace_auth import Verified, WorkspaceAuth
 # (workspace_id, session_id, device_type, received_ms=epoch ms when the webhook was taken)
 EnqueuePause = Callable[..., object]
 READ_CHUNK = 64 * 1024
+# Each read of READ_CHUNK bytes must arrive within this long (13 KB/s, far below any
+# gateway's uplink): a client trickling its body would otherwise hold one of the few
+# large-body slots (web.body_slots) for as long as it likes.
+CHUNK_SECONDS = 5
 ResolveWorkspace = Callable[[str], int]
 
 
@@ -162,11 +168,20 @@ def read_body(req: falcon.Request, limit: int) -> bytearray:
         return bytearray()
     body = bytearray()
     # Small reads: one huge read() makes gunicorn buffer, then copy, the whole body.
-    while chunk := stream.read(min(READ_CHUNK, limit + 1 - len(body))):
+    while chunk := _read_within(stream, min(READ_CHUNK, limit + 1 - len(body))):
         body += chunk
         if len(body) > limit:
             raise PayloadTooLarge(f"Body is larger than {limit} bytes")
     return body
+
+
+def _read_within(stream, size: int) -> bytes:
+    # gevent's timer interrupts the worker's blocking read (gunicorn's gevent workers patch
+    # sockets); where nothing yields, as with an in-memory stream, it never fires.
+    late = SlowBody(f"The body stopped arriving: less than {READ_CHUNK} bytes in "
+                    f"{CHUNK_SECONDS} s")
+    with gevent.Timeout(CHUNK_SECONDS, late):
+        return stream.read(size)
 
 
 def query_tokens(req: falcon.Request) -> list[str]:

@@ -32,6 +32,7 @@ from tests.stack_helpers import (
 )
 
 T0 = dt.datetime(2026, 11, 29, 16, 0, 0, 250000)
+LATER = T0 + dt.timedelta(seconds=21)  # past a tier-4 check's due time (20 s)
 DEADLOCK = 1213  # InnoDB: "Deadlock found when trying to get lock"
 
 
@@ -99,28 +100,11 @@ def test_a_phone_message_while_the_check_waits_for_its_lock_keeps_the_campaigns_
 def test_a_pause_in_the_moment_before_a_check_commits_its_resume_still_pauses(
         db, settings, store, account_factory):
     _, (campaign,) = account_factory(1, "s1", tier=4)
-    typed = to_ms(T0)
-    check = pause_session(settings, 1, "s1", now=T0, last_activity_ms=typed).next_check
-    read, go_on = threading.Event(), threading.Event()
 
-    def stale_activity_then_wait():  # the check has read the activity under its lock...
-        read.set()
-        go_on.wait(10)  # ...and has not committed yet when the phone is used again
-        return typed
-
-    resuming_done = in_thread_or_error(lambda: check_resume(
-        settings, check, now=T0 + dt.timedelta(seconds=21),
-        last_activity_ms=stale_activity_then_wait))
-    assert read.wait(10)
     def pause():
-        return pause_session(settings, 1, "s1", now=T0 + dt.timedelta(seconds=21),
-                             last_activity_ms=typed + 21_000)
+        return pause_session(settings, 1, "s1", now=LATER, last_activity_ms=to_ms(LATER))
 
-    pausing = in_thread_or_error(pause)
-    time.sleep(0.5)  # the pause runs now, while the check still holds the rows
-    go_on.set()
-    (resumed,), (paused,) = resuming_done(), pausing()
-    resumed, paused = retried_if_deadlocked(resumed), retried_if_deadlocked(paused, pause)
+    resumed, paused = while_a_check_is_about_to_commit(settings, pause)
 
     assert resumed is None or resumed.campaign_ids == [campaign.id]
     assert paused.campaign_ids == ([] if resumed is None else [campaign.id])
@@ -130,31 +114,39 @@ def test_a_pause_in_the_moment_before_a_check_commits_its_resume_still_pauses(
 def test_a_hold_in_the_moment_before_a_check_commits_its_resume_holds_what_it_resumed(
         db, settings, store, account_factory):
     _, (campaign,) = account_factory(1, "s1", tier=4)
-    typed = to_ms(T0)
-    check = pause_session(settings, 1, "s1", now=T0, last_activity_ms=typed).next_check
-    read, go_on = threading.Event(), threading.Event()
 
-    def activity_then_wait():  # the check has locked the rows and decided to resume them...
-        read.set()
-        go_on.wait(10)  # ...and has not committed yet when the operator holds the session
-        return typed
-
-    resume = in_thread_or_error(lambda: check_resume(
-        settings, check, now=T0 + dt.timedelta(seconds=21), last_activity_ms=activity_then_wait))
-    assert read.wait(10)
     def hold():
-        return hold_session(1, "s1", minutes=30, now=T0 + dt.timedelta(seconds=21))
+        return hold_session(1, "s1", minutes=30, now=LATER)
 
-    holding = in_thread_or_error(hold)
-    time.sleep(0.5)  # the hold runs now, while the check still holds the rows
-    go_on.set()
-    (resumed,), (held,) = resume(), holding()
-    resumed, held = retried_if_deadlocked(resumed), retried_if_deadlocked(held, hold)
+    resumed, held = while_a_check_is_about_to_commit(settings, hold)
 
     assert resumed is None or resumed.campaign_ids == [campaign.id]
     assert held.outcome.campaign_ids == [campaign.id]
     row = Campaign.get_by_id(campaign.id)
     assert (row.status, row.pause_reason) == ("paused_mobile", "hold")
+
+
+def while_a_check_is_about_to_commit(settings, write):
+    """Pause session s1 of workspace 1 at T0 (typed then), run its check at LATER (due) on a
+    thread of its own, and `write()` on another while the check has read the activity under
+    its lock and not yet committed; (the check's outcome, the write's), each retried or None
+    where InnoDB ended a wait as a deadlock (retried_if_deadlocked)."""
+    check = pause_session(settings, 1, "s1", now=T0, last_activity_ms=to_ms(T0)).next_check
+    read, go_on = threading.Event(), threading.Event()
+
+    def activity_then_wait():
+        read.set()
+        go_on.wait(10)
+        return to_ms(T0)
+
+    resuming = in_thread_or_error(lambda: check_resume(
+        settings, check, now=LATER, last_activity_ms=activity_then_wait))
+    assert read.wait(10)
+    writing = in_thread_or_error(write)
+    time.sleep(0.5)  # the write runs now, while the check still holds the rows
+    go_on.set()
+    (resumed,), (written,) = resuming(), writing()
+    return retried_if_deadlocked(resumed), retried_if_deadlocked(written, write)
 
 
 def retried_if_deadlocked(outcome, again=None):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from peewee import MySQLDatabase, PostgresqlDatabase
 
 from models.conflict import pause_session
 from models.db import database, open_database
@@ -19,6 +18,7 @@ from models.settings import Settings
 from models.tables import Campaign, CampaignPauseEvent, WhatsappAccount
 from scripts import migrate
 from tests import servers
+from tests.stack_helpers import backend
 
 CONFLICT_COLUMNS = {"paused_at", "pause_reason", "auto_resume_at", "pause_count",
                     "paused_by_session", "held_until"}
@@ -42,12 +42,6 @@ LARAVEL_CAMPAIGNS = {
              "timestamp null) default character set utf8mb4 collate 'utf8mb4_unicode_ci'",
 }
 T = dt.datetime(2025, 11, 24, 16, 0, 0, 123456)
-
-
-def backend(handle) -> str:
-    if isinstance(handle, PostgresqlDatabase):
-        return "postgresql"
-    return "mysql" if isinstance(handle, MySQLDatabase) else "sqlite"
 
 
 @pytest.fixture

@@ -97,6 +97,33 @@ def test_the_resume_query_reads_only_the_sessions_campaigns(busy):
                                     CAMPAIGN_INDEX)
 
 
+NEW_WORKSPACE = 3
+
+
+@pytest.fixture
+def unseen(busy):
+    """A workspace created after the statistics were gathered: thousands of ongoing campaigns
+    the planner knows nothing of, which it would estimate at a row or two."""
+    WhatsappAccount.insert_many([
+        {"workspace_id": NEW_WORKSPACE, "session_id": f"s{i}", "tier": 4} for i in range(SESSIONS)
+    ]).execute()
+    accounts = WhatsappAccount.select(WhatsappAccount.id).where(
+        WhatsappAccount.workspace_id == NEW_WORKSPACE)
+    rows = [{"workspace_id": NEW_WORKSPACE, "whatsapp_account_id": a.id, "name": "c",
+             "status": ONGOING} for a in accounts for _ in range(4)]
+    with busy.atomic():
+        for i in range(0, len(rows), 200):
+            Campaign.insert_many(rows[i:i + 200]).execute()
+    return busy
+
+
+@pytest.mark.parametrize("query", [pausable_of, paused_of])
+def test_a_workspace_newer_than_the_statistics_is_still_reached_by_its_session(unseen, query):
+    accounts = list(session_accounts(NEW_WORKSPACE, "s7"))
+    assert_reaches_only_the_session(plan(unseen, query(NEW_WORKSPACE, accounts)),
+                                    CAMPAIGN_INDEX)
+
+
 def test_the_queries_find_the_sessions_campaigns(busy):
     accounts = list(session_accounts(BUSY_WORKSPACE, "s7"))
     assert len(list(pausable_of(BUSY_WORKSPACE, accounts))) == 4

@@ -67,6 +67,7 @@ class Plan:
     # 45, 30 and 20 s with the default tier map: the tiers the targets name.
     rush_tiers: tuple = (2, 3, 4)
     worst_tier: int = 4
+    worst_only: bool = False    # the one-tier run alone
     rush_sessions: int = 10000
     rush_cooldown: int = 4      # s: checks come due while the rush's pauses still arrive
     memory_sessions: int = 10000
@@ -198,7 +199,7 @@ def resume(setup: bs.Setup, plan: Plan, verdicts: dict) -> None:
         say(f"    (sessions x 3 campaigns, accounts in turn {tiers}; one phone webhook per "
             "session, posted flat out)")
         workspace = 100
-        for size in plan.rush_sizes:
+        for size in () if plan.worst_only else plan.rush_sizes:
             runs = []
             for _ in range(plan.rush_runs):
                 workspace += 1
@@ -295,6 +296,8 @@ def main(argv=None) -> int:
                         help="the resume section's sizes, campaigns paused at once (default "
                              "6,000 and 30,000; --quick 6,000); the one-tier run takes the "
                              "largest")
+    parser.add_argument("--worst-only", action="store_true",
+                        help="in the resume section, only the one-tier run (the worst case)")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     if args.runs:
@@ -303,6 +306,7 @@ def main(argv=None) -> int:
     setup = bs.Setup(args.procfile, args.redis_server, args.database)
     if args.campaigns:
         plan = dataclasses.replace(plan, rush_sizes=tuple(args.campaigns))
+    plan = dataclasses.replace(plan, worst_only=args.worst_only)
     sections = set(args.only or SECTIONS)
     signal.signal(signal.SIGTERM, _interrupt)
     verdicts: dict[str, bool] = {}

@@ -6,17 +6,21 @@ without Redis, the broker or the other processes.
 Seeds `--sessions` sessions of three campaigns in a scratch database (dropped after), pauses
 each session, then checks each for resume on its last attempt (so every one resumes), one
 after the other on one connection; prints the mean per pause and per check, the median of
-`--runs` runs.
+`--runs` runs, and the CPU each took: this process's, and the database server's (its
+processes on this machine, read from /proc).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 from models import conflict
 from models.conflict import Check
@@ -27,23 +31,58 @@ from models.urls import redacted
 from scripts.bench.database import scratch
 from scripts.bench.stack import load_average, seed
 
+SERVERS = ("postgres", "mariadbd", "mysqld")
 
-def one_run(settings: Settings, workspace_id: int, sessions: int) -> tuple[float, float]:
-    """Mean ms per pause and per resume check over `sessions` fresh sessions."""
+
+@dataclass(frozen=True)
+class Cost:
+    """Means per operation, in ms: wall time, this process's CPU, the server's CPU."""
+
+    wall: float
+    cpu: float
+    server: float
+
+
+def server_cpu_s() -> float:
+    """CPU seconds used so far by the database server's processes on this machine."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, _, rest = stat.read_text().partition(") ")
+        except OSError:
+            continue
+        if name.rpartition("(")[2] in SERVERS:
+            fields = rest.split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def measured(sessions: int, work) -> Cost:
+    wall, cpu, server = time.perf_counter(), time.process_time(), server_cpu_s()
+    work()
+    return Cost(*((after - before) / sessions * 1000 for before, after in zip(
+        (wall, cpu, server), (time.perf_counter(), time.process_time(), server_cpu_s()),
+        strict=True)))
+
+
+def one_run(settings: Settings, workspace_id: int, sessions: int) -> tuple[Cost, Cost]:
+    """What a pause and a resume check cost, each a mean over `sessions` fresh sessions."""
     seeded = seed(workspace_id, sessions, prefix=f"cost{workspace_id}", tiers=(2,))
     database.connect(reuse_if_open=True)
     now = utcnow()
-    start = time.perf_counter()
-    for s in seeded:
-        conflict.pause_session(settings, workspace_id, s.session_id, now=now,
-                               last_activity_ms=None)
-    paused = time.perf_counter()
-    later = utcnow() + dt.timedelta(seconds=1)
-    for s in seeded:
-        check = Check(workspace_id, s.session_id, later, settings.max_attempts, 0)
-        conflict.check_resume(settings, check, now=later, last_activity_ms=None)
-    done = time.perf_counter()
-    return (paused - start) / sessions * 1000, (done - paused) / sessions * 1000
+
+    def pauses():
+        for s in seeded:
+            conflict.pause_session(settings, workspace_id, s.session_id, now=now,
+                                   last_activity_ms=None)
+
+    def checks():
+        later = utcnow() + dt.timedelta(seconds=1)
+        for s in seeded:
+            check = Check(workspace_id, s.session_id, later, settings.max_attempts, 0)
+            conflict.check_resume(settings, check, now=later, last_activity_ms=None)
+
+    return measured(sessions, pauses), measured(sessions, checks)
 
 
 def main(argv=None) -> int:
@@ -63,10 +102,13 @@ def main(argv=None) -> int:
         migrate_up(database.obj)
         runs = [one_run(settings, 10 + i, args.sessions) for i in range(args.runs)]
         database.close()
-    pauses, checks = zip(*runs, strict=True)
-    print(f"{redacted(args.database)}: pause {statistics.median(pauses):.2f} ms, resume check "
-          f"{statistics.median(checks):.2f} ms (means of {args.sessions}, median of "
-          f"{args.runs} runs; pauses {', '.join(f'{p:.2f}' for p in pauses)})")
+    print(f"{redacted(args.database)}: means of {args.sessions} operations, median of "
+          f"{args.runs} runs")
+    for name, costs in zip(("pause", "resume check"), zip(*runs, strict=True), strict=True):
+        wall, cpu, server = (statistics.median(getattr(c, f) for c in costs)
+                             for f in ("wall", "cpu", "server"))
+        print(f"  {name:<12} {wall:5.2f} ms; CPU {cpu:5.2f} ms here, {server:5.2f} ms in the "
+              f"database server (runs: {', '.join(f'{c.wall:.2f}' for c in costs)} ms)")
     print(f"load average {load_average()} at end")
     return 0
 

@@ -68,6 +68,7 @@ class Plan:
     rush_tiers: tuple = (2, 3, 4)
     worst_tier: int = 4
     worst_only: bool = False    # the one-tier run alone
+    burst_rate: float | None = None  # resume and rush bursts: webhooks a second (None: flat out)
     rush_sessions: int = 10000
     rush_cooldown: int = 4      # s: checks come due while the rush's pauses still arrive
     memory_sessions: int = 10000
@@ -197,13 +198,14 @@ def resume(setup: bs.Setup, plan: Plan, verdicts: dict) -> None:
         settings = bs.settings_of(stack)
         tiers = ", ".join(f"tier {t} {settings.cooldown_for(t)} s" for t in plan.rush_tiers)
         say(f"    (sessions x 3 campaigns, accounts in turn {tiers}; one phone webhook per "
-            "session, posted flat out)")
+            f"session, posted {_pace(plan)})")
         workspace = 100
         for size in () if plan.worst_only else plan.rush_sizes:
             runs = []
             for _ in range(plan.rush_runs):
                 workspace += 1
-                runs.append(br.run(stack, gen, settings, workspace, size // 3, plan.rush_tiers))
+                runs.append(br.run(stack, gen, settings, workspace, size // 3, plan.rush_tiers,
+                                   plan.burst_rate))
             s = br.summary(runs)
             say(br.line(size, s))
             if size == max(plan.rush_sizes):
@@ -214,7 +216,8 @@ def resume(setup: bs.Setup, plan: Plan, verdicts: dict) -> None:
         runs = []
         for _ in range(plan.rush_runs):
             workspace += 1
-            runs.append(br.run(stack, gen, settings, workspace, size // 3, (tier,)))
+            runs.append(br.run(stack, gen, settings, workspace, size // 3, (tier,),
+                               plan.burst_rate))
         s = br.summary(runs)
         say(f"    one tier only (tier {tier} {settings.cooldown_for(tier)} s): every check due "
             "within the burst's own seconds")
@@ -224,9 +227,13 @@ def resume(setup: bs.Setup, plan: Plan, verdicts: dict) -> None:
     say()
 
 
+def _pace(plan: Plan) -> str:
+    return f"at most {plan.burst_rate:.0f} a second" if plan.burst_rate else "flat out"
+
+
 def rush(setup: bs.Setup, plan: Plan, verdicts: dict) -> None:
     cooldown = plan.rush_cooldown
-    say(f"4. Morning rush: {plan.rush_sessions} sessions' first phone messages, flat out, "
+    say(f"4. Morning rush: {plan.rush_sessions} sessions' first phone messages, {_pace(plan)}, "
         f"every tier {cooldown} s: pauses and resume checks at once")
     say("    (paused: paused_at - the last activity web recorded before answering the webhook)")
     env = {**LONG_ACTIVITY,
@@ -234,7 +241,7 @@ def rush(setup: bs.Setup, plan: Plan, verdicts: dict) -> None:
     with (bs.running(setup, "web", "worker", "clock", env=env) as stack,
           LoadGenerator(stack.port) as gen):
         settings = bs.settings_of(stack)
-        runs = [br.run(stack, gen, settings, 300 + i, plan.rush_sessions, (1,))
+        runs = [br.run(stack, gen, settings, 300 + i, plan.rush_sessions, (1,), plan.burst_rate)
                 for i in range(plan.rush_runs)]
     s = br.summary(runs)
     say(br.rush_line(plan.rush_sessions * 3, s))
@@ -296,6 +303,10 @@ def main(argv=None) -> int:
                         help="the resume section's sizes, campaigns paused at once (default "
                              "6,000 and 30,000; --quick 6,000); the one-tier run takes the "
                              "largest")
+    parser.add_argument("--rate", type=float, metavar="N",
+                        help="post the resume and rush bursts at most N webhooks a second "
+                             "(default: as fast as the web tier takes them), to find the rate "
+                             "the worker keeps up with")
     parser.add_argument("--worst-only", action="store_true",
                         help="in the resume section, only the one-tier run (the worst case)")
     args = parser.parse_args(argv)
@@ -306,7 +317,7 @@ def main(argv=None) -> int:
     setup = bs.Setup(args.procfile, args.redis_server, args.database)
     if args.campaigns:
         plan = dataclasses.replace(plan, rush_sizes=tuple(args.campaigns))
-    plan = dataclasses.replace(plan, worst_only=args.worst_only)
+    plan = dataclasses.replace(plan, worst_only=args.worst_only, burst_rate=args.rate)
     sections = set(args.only or SECTIONS)
     signal.signal(signal.SIGTERM, _interrupt)
     verdicts: dict[str, bool] = {}

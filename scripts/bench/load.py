@@ -70,13 +70,20 @@ def exchange(port: int, request: bytes, timeout: float = 10.0) -> tuple[int, byt
     return int(head[9:12]), body
 
 
-def _thread(port, requests, cycle, start, end, stop, result: Result, lock) -> None:
+def _thread(port, requests, cycle, start, end, stop, result: Result, lock,
+            interval: float = 0.0) -> None:
     local = Counter()
     failures = exhausted = 0
     index, last = 0, start
     while time.monotonic() < start:
         time.sleep(0.0005)
+    sent = 0
     while not stop.is_set():
+        if interval:  # paced: this thread's next request is due at start + sent * interval
+            wait = start + sent * interval - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            sent += 1
         if index >= len(requests):
             if not cycle or not requests:
                 exhausted = 1
@@ -109,12 +116,12 @@ def _serve(conn, port: int, threads: int, stop) -> None:
         command = conn.recv()
         if command is None:
             return
-        requests, cycle, start, seconds = command
+        requests, cycle, start, seconds, interval = command
         result, lock = Result(seconds, start=start), threading.Lock()
         shares = [requests[i::threads] for i in range(threads)]
         workers = [threading.Thread(target=_thread, daemon=True,
                                     args=(port, share, cycle, start, start + seconds, stop,
-                                          result, lock))
+                                          result, lock, interval))
                    for share in shares]
         for w in workers:
             w.start()
@@ -145,13 +152,16 @@ class LoadGenerator:
     def pids(self) -> list[int]:
         return [proc.pid for proc in self._procs]
 
-    def begin(self, requests: list[bytes], seconds: float, *, cycle: bool = True) -> None:
-        """Start a window in the background; `collect()` returns its Result."""
+    def begin(self, requests: list[bytes], seconds: float, *, cycle: bool = True,
+              rate: float | None = None) -> None:
+        """Start a window in the background; `collect()` returns its Result. With `rate`,
+        requests are sent at most that many a second in all (else flat out)."""
         self._stop.clear()
         start = time.monotonic() + 0.2
         count = len(self._pipes)
+        interval = count * self.threads / rate if rate else 0.0
         for i, pipe in enumerate(self._pipes):
-            pipe.send((requests[i::count], cycle, start, seconds))
+            pipe.send((requests[i::count], cycle, start, seconds, interval))
         self._pending = seconds
 
     def done(self) -> bool:

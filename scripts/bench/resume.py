@@ -48,11 +48,11 @@ def delayed(client, queue: str) -> int:
 
 
 def run(stack, gen: LoadGenerator, settings, workspace_id: int, sessions: int,
-        tiers: tuple[int, ...]) -> Run:
+        tiers: tuple[int, ...], rate: float | None = None) -> Run:
     seeded = bs.seed(workspace_id, sessions, prefix=f"rush{workspace_id}", tiers=tiers)
     client = stack.redis_client()
     requests = tr.phone(settings, workspace_id, [s.session_id for s in seeded], len(seeded))
-    gen.begin(requests, 3600, cycle=False)
+    gen.begin(requests, 3600, cycle=False, rate=rate)
     peak, rss = 0, 0
     while not gen.done():
         peak, rss = _sample(stack, client, settings, peak, rss)

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import statistics
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from models import conflict
 from models.conflict import Check
@@ -29,9 +27,7 @@ from models.schema import migrate_up
 from models.settings import Settings
 from models.urls import redacted
 from scripts.bench.database import scratch
-from scripts.bench.stack import load_average, seed
-
-SERVERS = ("postgres", "mariadbd", "mysqld")
+from scripts.bench.stack import database_server_cpu_s, load_average, seed
 
 
 @dataclass(frozen=True)
@@ -43,25 +39,11 @@ class Cost:
     server: float
 
 
-def server_cpu_s() -> float:
-    """CPU seconds used so far by the database server's processes on this machine."""
-    ticks = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            name, _, rest = stat.read_text().partition(") ")
-        except OSError:
-            continue
-        if name.rpartition("(")[2] in SERVERS:
-            fields = rest.split()
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
 def measured(sessions: int, work) -> Cost:
-    wall, cpu, server = time.perf_counter(), time.process_time(), server_cpu_s()
+    wall, cpu, server = time.perf_counter(), time.process_time(), database_server_cpu_s()
     work()
     return Cost(*((after - before) / sessions * 1000 for before, after in zip(
-        (wall, cpu, server), (time.perf_counter(), time.process_time(), server_cpu_s()),
+        (wall, cpu, server), (time.perf_counter(), time.process_time(), database_server_cpu_s()),
         strict=True)))
 
 

@@ -23,6 +23,8 @@ from scripts.bench import traffic as tr
 from scripts.bench.load import LoadGenerator
 
 SETTLE_SECONDS = 30  # after the last due time, how long a straggler may still take
+# Whose CPU a session's webhook, pause and check take, printed per session.
+CPU_GROUPS = ("web", "worker", "clock", "redis")
 
 
 @dataclass
@@ -37,6 +39,7 @@ class Run:
     unresumed: int
     pending_peak: int
     worker_rss_peak: int
+    cpu_ms: dict[str, float]  # per session, by process group, burst start to last resume
 
     def pct(self, p: float) -> float:
         return bs.percentile(self.lateness_ms, p)
@@ -52,6 +55,9 @@ def run(stack, gen: LoadGenerator, settings, workspace_id: int, sessions: int,
     seeded = bs.seed(workspace_id, sessions, prefix=f"rush{workspace_id}", tiers=tiers)
     client = stack.redis_client()
     requests = tr.phone(settings, workspace_id, [s.session_id for s in seeded], len(seeded))
+    groups = {name: pids for name, pids in bs.process_groups(stack).items()
+              if name in CPU_GROUPS}
+    cpu_before = bs.cpu_by_group(groups)
     gen.begin(requests, 3600, cycle=False, rate=rate)
     peak, rss = 0, 0
     while not gen.done():
@@ -65,7 +71,10 @@ def run(stack, gen: LoadGenerator, settings, workspace_id: int, sessions: int,
         for _ in range(4):  # counted once a second: the count reads every campaign of the rush
             peak, rss = _sample(stack, client, settings, peak, rss)
             time.sleep(0.25)
-    return _measure(settings, workspace_id, seeded, last_ms, burst, peak, rss)
+    cpu_after = bs.cpu_by_group(groups)
+    cpu_ms = {name: (cpu_after[name] - cpu_before[name]) * 1000 / len(seeded)
+              for name in cpu_after}
+    return _measure(settings, workspace_id, seeded, last_ms, burst, peak, rss, cpu_ms)
 
 
 def _sample(stack, client, settings, peak: int, rss: int) -> tuple[int, int]:
@@ -87,7 +96,7 @@ def _unresumed(workspace_id: int) -> int:
             .scalar())
 
 
-def _measure(settings, workspace_id, seeded, last_ms, burst, peak, rss) -> Run:
+def _measure(settings, workspace_id, seeded, last_ms, burst, peak, rss, cpu_ms) -> Run:
     rows = (Campaign.select(Campaign.auto_resume_at, Campaign.paused_at, Campaign.status,
                             WhatsappAccount.session_id, WhatsappAccount.tier)
             .join(WhatsappAccount, on=(Campaign.whatsapp_account_id == WhatsappAccount.id))
@@ -108,7 +117,7 @@ def _measure(settings, workspace_id, seeded, last_ms, burst, peak, rss) -> Run:
         early += late_us < 0
         lateness.append(late_us / 1000)
     return Run(len(seeded) * 3, burst.elapsed, burst.rate, lateness, paused, early, unpaused,
-               unresumed, peak, rss)
+               unresumed, peak, rss, cpu_ms)
 
 
 def _us(moment: dt.datetime) -> int:
@@ -131,6 +140,7 @@ def summary(runs: list[Run]) -> dict:
         "burst_rate": bs.median([r.burst_rate for r in runs]),
         "pending_peak": bs.median([r.pending_peak for r in runs]),
         "rss_mib": bs.median([r.worker_rss_peak for r in runs]) / 2**20,
+        "cpu_ms": {name: bs.median([r.cpu_ms[name] for r in runs]) for name in runs[0].cpu_ms},
         "runs": len(runs),
     }
 
@@ -146,7 +156,8 @@ def line(campaigns: int, s: dict) -> str:
             f"{s['p99'] / 1000:5.2f} s  max {s['max'] / 1000:5.2f} s  early {s['early']}  "
             f"(webhooks {s['burst_rate']:.0f}/s over {s['burst_s']:.1f} s; checks pending at "
             f"peak {s['pending_peak']:.0f}; worker RSS peak {s['rss_mib']:.0f} MiB; "
-            f"{s['runs']} runs{_problems(s)}; target p99 <= 0.5 s: {verdict})")
+            f"{s['runs']} runs{_problems(s)}; target p99 <= 0.5 s: {verdict})\n"
+            f"{_cpu(s)}")
 
 
 def _problems(s: dict) -> str:
@@ -165,4 +176,12 @@ def rush_line(campaigns: int, s: dict) -> str:
             f"{s['p50'] / 1000:5.2f} s  p99 {s['p99'] / 1000:5.2f} s  early {s['early']}  "
             f"(webhooks {s['burst_rate']:.0f}/s over {s['burst_s']:.1f} s; {s['runs']} runs"
             f"{_problems(s)}; target paused p99 <= 1 s, resumed p99 <= 0.5 s: "
-            f"{'meets' if rush_met(s) else 'MISSES'})")
+            f"{'meets' if rush_met(s) else 'MISSES'})\n{_cpu(s)}")
+
+
+def _cpu(s: dict) -> str:
+    """CPU per session (its webhook, pause and check), by process, from the burst's start to
+    the last resume: where the two cores went."""
+    parts = [f"{name} {ms:.2f}" for name, ms in s["cpu_ms"].items()]
+    return (f"           CPU per session, burst start to last resume: {', '.join(parts)} ms "
+            f"(total {sum(s['cpu_ms'].values()):.2f} ms)")

@@ -158,6 +158,28 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+DATABASE_SERVERS = ("postgres", "mariadbd", "mysqld")
+
+
+def database_server_cpu_s() -> float:
+    """CPU seconds used so far by the database server's processes on this machine (none for
+    SQLite, which runs inside the processes that use it)."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            name, _, rest = stat.read_text().partition(") ")
+            if name.rpartition("(")[2] in DATABASE_SERVERS:
+                fields = rest.split()
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_group(groups: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds so far of each group of processes, and of the database server."""
+    return {**{name: cpu_seconds(pids) for name, pids in groups.items()},
+            "database": database_server_cpu_s()}
+
+
 def rss_bytes(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from peewee import Value
+
 from models.db import Statement, exactly, exactly_params, locking, shaped
 from models.tables import (
     ONGOING,
@@ -70,8 +72,10 @@ def _in_workspace(workspace_id: int):
     a planner whose statistics have not yet seen the workspace (a new one, thousands of
     campaigns created since the last ANALYZE) estimate it at one row and read the session's
     campaigns through idx_campaigns_workspace_status: every campaign of the workspace, on
-    each pause. `+ 0` makes it an expression no index holds, on every backend."""
-    return (Campaign.workspace_id + 0) == workspace_id
+    each pause. `+ 0` makes it an expression no index holds, on every backend; the value is
+    converted as the column's own would be, since Peewee converts only beside a bare column."""
+    return (Campaign.workspace_id + 0) == Value(workspace_id,
+                                                converter=Campaign.workspace_id.db_value)
 
 
 def accounts(workspace_id: int, session_id: str) -> Statement:
@@ -86,7 +90,7 @@ def pausable(workspace_id: int, account_ids: list[int]) -> Statement:
     return shaped(
         ("pausable", len(account_ids)),
         lambda: locking(pausable_of(workspace_id, account_ids)),
-        (*account_ids, ONGOING, PAUSED_MOBILE, 0, workspace_id),
+        (*account_ids, ONGOING, PAUSED_MOBILE, 0, workspace_id),  # 0: _in_workspace's
     )
 
 
@@ -96,7 +100,7 @@ def paused(workspace_id: int, account_ids: list[int], *, locked: bool = False) -
     return shaped(
         ("paused", len(account_ids), locked),
         lambda: _locked_if(locked, paused_of(workspace_id, account_ids)),
-        (*account_ids, PAUSED_MOBILE, 0, workspace_id),
+        (*account_ids, PAUSED_MOBILE, 0, workspace_id),  # 0: _in_workspace's
     )
 
 

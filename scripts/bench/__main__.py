@@ -209,7 +209,8 @@ def resume(setup: bs.Setup, plan: Plan, verdicts: dict) -> None:
             s = br.summary(runs)
             say(br.line(size, s))
             if size == max(plan.rush_sizes):
-                verdicts[f"resume p99 <= 0.5 s at {size} pending, none early"] = br.met(s)
+                verdicts[f"resume p99 <= 0.5 s at {size} pending, none early{_paced(plan)}"] = (
+                    br.met(s))
         # The worst case: every account of one tier, so every check comes due within the few
         # seconds the burst took to post, at the rate the web tier took the webhooks.
         size, tier = max(plan.rush_sizes), plan.worst_tier
@@ -222,13 +223,29 @@ def resume(setup: bs.Setup, plan: Plan, verdicts: dict) -> None:
         say(f"    one tier only (tier {tier} {settings.cooldown_for(tier)} s): every check due "
             "within the burst's own seconds")
         say(br.line(size, s))
-        verdicts[f"resume p99 <= 0.5 s at {size} pending, one tier, none early"] = (
+        verdicts[f"resume p99 <= 0.5 s at {size} pending, one tier, none early"
+                 f"{_paced(plan)}"] = (
             br.met(s))
     say()
 
 
 def _pace(plan: Plan) -> str:
-    return f"at most {plan.burst_rate:.0f} a second" if plan.burst_rate else "flat out"
+    return f"at most {plan.burst_rate:g} a second" if plan.burst_rate else "flat out"
+
+
+def _paced(plan: Plan) -> str:
+    """A paced run's verdict says so: the targets are for bursts posted flat out."""
+    if not plan.burst_rate:
+        return ""
+    return f" (paced at {plan.burst_rate:g}/s, not the target's flat out)"
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of webhooks a second, "
+                                         f"not {text}")
+    return value
 
 
 def rush(setup: bs.Setup, plan: Plan, verdicts: dict) -> None:
@@ -245,7 +262,8 @@ def rush(setup: bs.Setup, plan: Plan, verdicts: dict) -> None:
                 for i in range(plan.rush_runs)]
     s = br.summary(runs)
     say(br.rush_line(plan.rush_sessions * 3, s))
-    verdicts["morning rush: paused p99 <= 1 s, resumed p99 <= 0.5 s late, none early"] = (
+    verdicts["morning rush: paused p99 <= 1 s, resumed p99 <= 0.5 s late, none early"
+             f"{_paced(plan)}"] = (
         br.rush_met(s))
     say()
 
@@ -303,7 +321,7 @@ def main(argv=None) -> int:
                         help="the resume section's sizes, campaigns paused at once (default "
                              "6,000 and 30,000; --quick 6,000); the one-tier run takes the "
                              "largest")
-    parser.add_argument("--rate", type=float, metavar="N",
+    parser.add_argument("--rate", type=_positive, metavar="N",
                         help="post the resume and rush bursts at most N webhooks a second "
                              "(default: as fast as the web tier takes them), to find the rate "
                              "the worker keeps up with")

@@ -18,6 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from models import conflict
@@ -39,12 +40,13 @@ class Cost:
     server: float
 
 
-def measured(sessions: int, work) -> Cost:
-    wall, cpu, server = time.perf_counter(), time.process_time(), database_server_cpu_s()
+def measured(sessions: int, work: Callable[[], None]) -> Cost:
+    server = database_server_cpu_s()  # read outside the timings: it walks /proc
+    wall, cpu = time.perf_counter(), time.process_time()
     work()
-    return Cost(*((after - before) / sessions * 1000 for before, after in zip(
-        (wall, cpu, server), (time.perf_counter(), time.process_time(), database_server_cpu_s()),
-        strict=True)))
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    server = database_server_cpu_s() - server
+    return Cost(*(seconds / sessions * 1000 for seconds in (wall, cpu, server)))
 
 
 def one_run(settings: Settings, workspace_id: int, sessions: int) -> tuple[Cost, Cost]:

@@ -71,24 +71,26 @@ def exchange(port: int, request: bytes, timeout: float = 10.0) -> tuple[int, byt
 
 
 def _thread(port, requests, cycle, start, end, stop, result: Result, lock,
-            interval: float = 0.0) -> None:
+            pace: tuple[float, float] = (0.0, 0.0)) -> None:
     local = Counter()
     failures = exhausted = 0
     index, last = 0, start
     while time.monotonic() < start:
         time.sleep(0.0005)
-    sent = 0
+    interval, offset = pace
+    due = start + offset
     while not stop.is_set():
-        if interval:  # paced: this thread's next request is due at start + sent * interval
-            wait = start + sent * interval - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-            sent += 1
         if index >= len(requests):
             if not cycle or not requests:
                 exhausted = 1
                 break
             index = 0
+        if interval:
+            # Paced: one request per interval. A thread held up by a slow answer starts
+            # again from now rather than catching up in a burst.
+            if stop.wait(max(0.0, due - time.monotonic())):
+                break
+            due = max(due, time.monotonic() - interval) + interval
         request = requests[index]
         index += 1
         try:
@@ -116,13 +118,13 @@ def _serve(conn, port: int, threads: int, stop) -> None:
         command = conn.recv()
         if command is None:
             return
-        requests, cycle, start, seconds, interval = command
+        requests, cycle, start, seconds, interval, offsets = command
         result, lock = Result(seconds, start=start), threading.Lock()
         shares = [requests[i::threads] for i in range(threads)]
         workers = [threading.Thread(target=_thread, daemon=True,
                                     args=(port, share, cycle, start, start + seconds, stop,
-                                          result, lock, interval))
-                   for share in shares]
+                                          result, lock, (interval, offsets[k])))
+                   for k, share in enumerate(shares)]
         for w in workers:
             w.start()
         for w in workers:
@@ -159,9 +161,13 @@ class LoadGenerator:
         self._stop.clear()
         start = time.monotonic() + 0.2
         count = len(self._pipes)
-        interval = count * self.threads / rate if rate else 0.0
+        slots = count * self.threads
+        interval = slots / rate if rate else 0.0
         for i, pipe in enumerate(self._pipes):
-            pipe.send((requests[i::count], cycle, start, seconds, interval))
+            # Paced threads take turns, each its own slot of the interval: the requests are
+            # spread evenly over it, not sent in clumps.
+            offsets = [(k * count + i) * interval / slots for k in range(self.threads)]
+            pipe.send((requests[i::count], cycle, start, seconds, interval, offsets))
         self._pending = seconds
 
     def done(self) -> bool:

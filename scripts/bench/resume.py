@@ -180,8 +180,8 @@ def rush_line(campaigns: int, s: dict) -> str:
 
 
 def _cpu(s: dict) -> str:
-    """CPU per session (its webhook, pause and check), by process, from the burst's start to
-    the last resume: where the two cores went."""
+    # "database" is the server's processes: it includes the benchmark's own count of the
+    # unresumed campaigns, once a second.
     parts = [f"{name} {ms:.2f}" for name, ms in s["cpu_ms"].items()]
     return (f"           CPU per session, burst start to last resume: {', '.join(parts)} ms "
             f"(total {sum(s['cpu_ms'].values()):.2f} ms)")

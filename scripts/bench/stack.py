@@ -149,12 +149,22 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def _stat(path: Path) -> tuple[str, list[str]]:
+    """A /proc/<pid>/stat file: the command's name and the fields after it."""
+    head, _, rest = path.read_text().rpartition(")")
+    return head.partition("(")[2], rest.split()
+
+
+def _cpu_ticks(fields: list[str], *, children: bool = False) -> int:
+    # utime and stime; with `children`, also what its exited children used (cutime, cstime).
+    return sum(int(f) for f in fields[11:15 if children else 13])
+
+
 def cpu_seconds(pids: list[int]) -> float:
     total = 0
     for pid in pids:
         with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
+            total += _cpu_ticks(_stat(Path(f"/proc/{pid}/stat"))[1])
     return total / os.sysconf("SC_CLK_TCK")
 
 
@@ -162,15 +172,17 @@ DATABASE_SERVERS = ("postgres", "mariadbd", "mysqld")
 
 
 def database_server_cpu_s() -> float:
-    """CPU seconds used so far by the database server's processes on this machine (none for
-    SQLite, which runs inside the processes that use it)."""
-    ticks = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    """CPU seconds used so far by the database servers on this machine (none for SQLite,
+    which runs inside the processes that use it): each server process, and for PostgreSQL's
+    postmaster the connection processes that have exited, whose time it collects."""
+    servers = {}
+    for path in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError):
-            name, _, rest = stat.read_text().partition(") ")
-            if name.rpartition("(")[2] in DATABASE_SERVERS:
-                fields = rest.split()
-                ticks += int(fields[11]) + int(fields[12])  # utime, stime
+            name, fields = _stat(path)
+            if name in DATABASE_SERVERS:
+                servers[path.parent.name] = fields
+    ticks = sum(_cpu_ticks(fields, children=fields[1] not in servers)  # fields[1]: parent
+                for fields in servers.values())
     return ticks / os.sysconf("SC_CLK_TCK")
 
 

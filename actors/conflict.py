@@ -43,7 +43,7 @@ def handle_mobile_activity(workspace_id: int, session_id: str, device_type: str 
     now = utcnow()
     outcome = pause_session(
         rt.settings, workspace_id, session_id, now=now,
-        last_activity_ms=activity.last_activity_ms if activity else None,
+        last_activity_ms=activity.last_activity_ms if activity else None, since_ms=received_ms,
     )
     # The delay counts from now, not from before the transaction: a pause that waited for
     # the database lock must still check at last activity + cooldown, not that much later.

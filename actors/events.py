@@ -19,7 +19,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterable
 
 import dramatiq
@@ -102,7 +101,7 @@ def publish(events: Callable[[], Iterable[Event]]) -> None:
     if not runtime.current().settings.events_url:
         return
     for event in events():
-        deliver_event.send(f"msg_{uuid.uuid4().hex}", json.dumps(event.body()))
+        deliver_event.send(event.webhook_id(), json.dumps(event.body()))
 
 
 def _leave_alone() -> None:

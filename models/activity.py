@@ -89,6 +89,11 @@ def to_ms(moment: dt.datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
+def from_ms(ms: int) -> dt.datetime:
+    """The naive-UTC datetime of epoch milliseconds, as the tables store times."""
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).replace(tzinfo=None)
+
+
 def iso_ms(ms: int) -> str:
     """ISO-8601 UTC with milliseconds, as 2025-11-24T16:00:00.123Z."""
     moment = dt.datetime.fromtimestamp(ms / 1000, dt.UTC)

@@ -16,8 +16,8 @@ from peewee import fn
 
 from models import events
 from models import statements as sql
-from models.activity import to_ms
-from models.db import Statement, database, write_locked
+from models.activity import from_ms, to_ms
+from models.db import Statement, database, exactly, write_locked
 from models.settings import Settings
 from models.tables import (
     ONGOING,
@@ -28,6 +28,7 @@ from models.tables import (
     RESUMED_FORCED,
     RESUMED_QUIET,
     Campaign,
+    CampaignPauseEvent,
     WhatsappAccount,
 )
 
@@ -68,10 +69,12 @@ def session_accounts(workspace_id: int, session_id: str) -> dict[int, int]:
 
 def pause_session(
     settings: Settings, workspace_id: int, session_id: str, *,
-    now: dt.datetime, last_activity_ms: int | None,
+    now: dt.datetime, last_activity_ms: int | None, since_ms: int | None = None,
 ) -> Outcome:
     """Pause every ongoing campaign of the session in one transaction and say which check
-    should follow. Running it twice pauses nothing the second time."""
+    should follow. Running it twice pauses nothing the second time; given `since_ms` (when
+    the phone activity was received), the second time still tells the events of the pauses
+    committed since (see committed_events)."""
     accounts = session_accounts(workspace_id, session_id)
     if not accounts:
         return Outcome([])
@@ -90,7 +93,12 @@ def pause_session(
 
     writes = write_locked(sql.pausable(workspace_id, list(accounts)), plan)
     if not writes.ids:
-        return Outcome([])
+        if since_ms is None:
+            return Outcome([])
+        cooldown = min(settings.cooldown_for(tier) for tier in accounts.values())
+        return Outcome([], events=partial(
+            committed_events, workspace_id, session_id, PAUSE_EVENT, (REASON_MOBILE,),
+            since_ms=since_ms, next_due_ms=base_ms + cooldown * 1000))
     stored = stored_pause_time(writes.ids[0], now)
     return Outcome(writes.ids, Check(workspace_id, session_id, stored, 1, writes.next_due_ms),
                    partial(paused_events, workspace_id, session_id, writes.ids, REASON_MOBILE,
@@ -136,6 +144,13 @@ def check_resume(
     elif writes.next_due_ms is not None:
         following = Check(check.workspace_id, check.session_id, check.paused_at,
                           check.attempt + 1, writes.next_due_ms)
+    if not writes.ids and writes.held_from is None:
+        # Nothing left to resume, or not yet: what this check (delivered before) or another
+        # resumed since it was due is told again, under the same webhook ids.
+        return Outcome([], following, partial(
+            committed_events, check.workspace_id, check.session_id, RESUME_EVENT,
+            (RESUMED_QUIET, RESUMED_FORCED),
+            since_ms=check.due_ms or to_ms(check.paused_at), next_due_ms=writes.next_due_ms))
     return Outcome(writes.ids, following,
                    partial(resumed_events, check.workspace_id, check.session_id, writes.reasons,
                            now=now, next_due_ms=writes.next_due_ms))
@@ -159,6 +174,30 @@ def resumed_events(workspace_id: int, session_id: str, reasons: dict[int, str], 
     at_ms = to_ms(now)
     return tuple(events.Event(events.RESUMED, workspace_id, session_id, tuple(ids), reason,
                               at_ms, next_due_ms) for reason, ids in by_reason.items())
+
+
+def committed_events(workspace_id: int, session_id: str, event: str, reasons: tuple[str, ...],
+                     *, since_ms: int, next_due_ms: int | None) -> tuple[events.Event, ...]:
+    """The events of the session's pauses or resumes (`event`, for `reasons`) that the audit
+    trail holds from `since_ms` on, one per commit and reason, as they were first made.
+
+    A pause or a check commits, then queues its events: a worker killed in between, or Redis
+    failing there, leaves its message to be delivered again, and that delivery finds nothing
+    left to do. It tells these instead. Their webhook ids are those of the first making, so
+    the receiver dedupes whichever it already has; only `next_check_at` is as known now."""
+    audit = CampaignPauseEvent
+    rows = (audit.select(audit.campaign_id, audit.reason, audit.occurred_at)
+            .where((audit.workspace_id == workspace_id) & (audit.event == event)
+                   & (audit.occurred_at >= from_ms(since_ms)) & audit.reason.in_(reasons)
+                   & exactly(audit.session_id, session_id))
+            .tuples())
+    commits: dict[tuple[int, str], list[int]] = {}
+    for campaign_id, reason, occurred_at in rows:
+        at = audit.occurred_at.python_value(occurred_at)
+        commits.setdefault((to_ms(at), reason), []).append(campaign_id)
+    kind = events.PAUSED if event == PAUSE_EVENT else events.RESUMED
+    return tuple(events.Event(kind, workspace_id, session_id, tuple(sorted(ids)), reason, at_ms,
+                              next_due_ms) for (at_ms, reason), ids in sorted(commits.items()))
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@ Standard Webhooks body."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 from models.activity import iso_ms
@@ -22,6 +24,14 @@ class Event:
     reason: str
     at_ms: int
     next_check_ms: int | None = None
+
+    def webhook_id(self) -> str:
+        """The delivery's `webhook-id`: the same for every event made of one commit, so a
+        pause or check delivered again after its commit sends what it committed under the id
+        the receiver may already have, and the receiver dedupes it."""
+        key = json.dumps([self.type, self.workspace_id, self.session_id, self.at_ms,
+                          self.reason, sorted(self.campaign_ids)])
+        return "msg_" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
     def body(self) -> dict:
         """The JSON body the campaign sender receives."""

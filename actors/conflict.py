@@ -13,6 +13,7 @@ import logging
 
 import dramatiq
 import redis
+from dramatiq.middleware import CurrentMessage
 
 from actors import events, runtime
 from actors.backoff import GaveUp, retry_schedule
@@ -25,6 +26,9 @@ from models.deployment_metrics import PAUSE_LATENCY, RESUME_LATENESS, Histogram
 log = logging.getLogger("phoneguard.actors")
 
 PAUSE_BACKOFF = (5, 30, 60)
+# How far apart the clocks of the web and worker hosts may be for a retry to find what its
+# failed delivery committed; a wider window only tells more events again, under their ids.
+CLOCK_SKEW_MS = 5_000
 RESUME_BACKOFF = (10, 60, 120)
 
 _queue = runtime.current().settings.queue
@@ -43,7 +47,8 @@ def handle_mobile_activity(workspace_id: int, session_id: str, device_type: str 
     now = utcnow()
     outcome = pause_session(
         rt.settings, workspace_id, session_id, now=now,
-        last_activity_ms=activity.last_activity_ms if activity else None, since_ms=received_ms,
+        last_activity_ms=activity.last_activity_ms if activity else None,
+        since_ms=on_retry(received_ms),
     )
     # The delay counts from now, not from before the transaction: a pause that waited for
     # the database lock must still check at last activity + cooldown, not that much later.
@@ -72,13 +77,25 @@ def auto_resume_campaign(workspace_id: int, session_id: str, paused_at: str, att
         activity = rt.store.get(workspace_id, session_id)
         return activity.last_activity_ms if activity else None
 
-    outcome = check_resume(rt.settings, check, now=utcnow(), last_activity_ms=last_activity_ms)
+    outcome = check_resume(rt.settings, check, now=utcnow(), last_activity_ms=last_activity_ms,
+                           since_ms=on_retry(due_ms or to_ms(check.paused_at)))
     committed = utcnow()
     follow_up(outcome, now=committed)  # as above: due time, not lock wait later
     observe(RESUME_LATENESS, outcome, since_ms=due_ms, now=committed)
     if outcome.campaign_ids:
         log.info("resumed workspace=%s session=%s attempt=%s campaigns=%s", workspace_id,
                  session_id, attempt, outcome.campaign_ids)
+
+
+def on_retry(since_ms: int | None) -> int | None:
+    """On a retry, from when to tell again what the audit trail holds: the failed delivery
+    may have committed and then met Redis down before queueing its events. `since_ms` is when
+    that delivery's work began (the webhook taken, the check due) by the clock of another
+    host, which CLOCK_SKEW_MS allows for. None on a first delivery: it tells only its own."""
+    message = CurrentMessage.get_current_message()
+    if since_ms is None or message is None or not message.options.get("retries"):
+        return None
+    return since_ms - CLOCK_SKEW_MS
 
 
 def follow_up(outcome: Outcome, *, now: dt.datetime) -> None:

@@ -72,9 +72,9 @@ def pause_session(
     now: dt.datetime, last_activity_ms: int | None, since_ms: int | None = None,
 ) -> Outcome:
     """Pause every ongoing campaign of the session in one transaction and say which check
-    should follow. Running it twice pauses nothing the second time; given `since_ms` (when
-    the phone activity was received), the second time still tells the events of the pauses
-    committed since (see committed_events)."""
+    should follow. Running it twice pauses nothing the second time. A retry gives `since_ms`:
+    its events then include the pauses the audit trail holds from then on (what its failed
+    delivery committed, see committed_events)."""
     accounts = session_accounts(workspace_id, session_id)
     if not accounts:
         return Outcome([])
@@ -93,16 +93,16 @@ def pause_session(
 
     writes = write_locked(sql.pausable(workspace_id, list(accounts)), plan)
     if not writes.ids:
-        if since_ms is None:
-            return Outcome([])
         cooldown = min(settings.cooldown_for(tier) for tier in accounts.values())
-        return Outcome([], events=partial(
-            committed_events, workspace_id, session_id, PAUSE_EVENT, (REASON_MOBILE,),
-            since_ms=since_ms, next_due_ms=base_ms + cooldown * 1000))
+        return Outcome([], events=_or_committed(
+            tuple, workspace_id, session_id, PAUSE_EVENT, (REASON_MOBILE,), since_ms=since_ms,
+            next_due_ms=base_ms + cooldown * 1000))
     stored = stored_pause_time(writes.ids[0], now)
+    own = partial(paused_events, workspace_id, session_id, writes.ids, REASON_MOBILE, now=now,
+                  next_due_ms=writes.next_due_ms)
     return Outcome(writes.ids, Check(workspace_id, session_id, stored, 1, writes.next_due_ms),
-                   partial(paused_events, workspace_id, session_id, writes.ids, REASON_MOBILE,
-                           now=now, next_due_ms=writes.next_due_ms))
+                   _or_committed(own, workspace_id, session_id, PAUSE_EVENT, (REASON_MOBILE,),
+                                 since_ms=since_ms, next_due_ms=writes.next_due_ms))
 
 
 def stored_pause_time(campaign_id: int, now: dt.datetime) -> dt.datetime:
@@ -118,14 +118,14 @@ def stored_pause_time(campaign_id: int, now: dt.datetime) -> dt.datetime:
 
 def check_resume(
     settings: Settings, check: Check, *, now: dt.datetime,
-    last_activity_ms: int | None | Callable[[], int | None],
+    last_activity_ms: int | None | Callable[[], int | None], since_ms: int | None = None,
 ) -> Outcome:
     """Resume the check's campaigns whose session has been quiet for their cooldown, all of
     them on the last attempt; the rest get a next check at the moment they will be due.
 
     `last_activity_ms` is the session's last activity, or a callable that reads it: that is
     read once the campaigns are locked, so a phone message that arrives while the check waits
-    for the lock keeps them paused."""
+    for the lock keeps them paused. A retry gives `since_ms`, as pause_session's."""
     accounts = session_accounts(check.workspace_id, check.session_id)
     if not accounts:
         return Outcome([])
@@ -144,16 +144,11 @@ def check_resume(
     elif writes.next_due_ms is not None:
         following = Check(check.workspace_id, check.session_id, check.paused_at,
                           check.attempt + 1, writes.next_due_ms)
-    if not writes.ids and writes.held_from is None:
-        # Nothing left to resume, or not yet: what this check (delivered before) or another
-        # resumed since it was due is told again, under the same webhook ids.
-        return Outcome([], following, partial(
-            committed_events, check.workspace_id, check.session_id, RESUME_EVENT,
-            (RESUMED_QUIET, RESUMED_FORCED),
-            since_ms=check.due_ms or to_ms(check.paused_at), next_due_ms=writes.next_due_ms))
-    return Outcome(writes.ids, following,
-                   partial(resumed_events, check.workspace_id, check.session_id, writes.reasons,
-                           now=now, next_due_ms=writes.next_due_ms))
+    own = partial(resumed_events, check.workspace_id, check.session_id, writes.reasons,
+                  now=now, next_due_ms=writes.next_due_ms)
+    return Outcome(writes.ids, following, _or_committed(
+        own, check.workspace_id, check.session_id, RESUME_EVENT, (RESUMED_QUIET, RESUMED_FORCED),
+        since_ms=since_ms, next_due_ms=writes.next_due_ms))
 
 
 def paused_events(workspace_id: int, session_id: str, campaign_ids: list[int], reason: str, *,
@@ -176,28 +171,41 @@ def resumed_events(workspace_id: int, session_id: str, reasons: dict[int, str], 
                               at_ms, next_due_ms) for reason, ids in by_reason.items())
 
 
+def _or_committed(own: Callable[[], tuple[events.Event, ...]], workspace_id: int,
+                  session_id: str, event: str, reasons: tuple[str, ...], *,
+                  since_ms: int | None, next_due_ms: int | None):
+    """`own`, the events of a first delivery's commit (made only when called); on a retry
+    (`since_ms` given), every commit the audit trail holds from then on instead: the retry's
+    own and what its failed delivery committed (committed_events)."""
+    if since_ms is None:
+        return own
+    return partial(committed_events, workspace_id, session_id, event, reasons,
+                   since_ms=since_ms, next_due_ms=next_due_ms)
+
+
 def committed_events(workspace_id: int, session_id: str, event: str, reasons: tuple[str, ...],
                      *, since_ms: int, next_due_ms: int | None) -> tuple[events.Event, ...]:
     """The events of the session's pauses or resumes (`event`, for `reasons`) that the audit
     trail holds from `since_ms` on, one per commit and reason, as they were first made.
 
-    A pause or a check commits, then queues its events: a worker killed in between, or Redis
-    failing there, leaves its message to be delivered again, and that delivery finds nothing
-    left to do. It tells these instead. Their webhook ids are those of the first making, so
-    the receiver dedupes whichever it already has; only `next_check_at` is as known now."""
+    A pause or a check commits, then queues its events: Redis failing in between sends the
+    message to its retry, which finds done what its failed delivery did. It tells these too.
+    Their webhook ids are those of the first making, so the receiver dedupes whichever it
+    already has; only `next_check_at` is as known now."""
     audit = CampaignPauseEvent
     rows = (audit.select(audit.campaign_id, audit.reason, audit.occurred_at)
             .where((audit.workspace_id == workspace_id) & (audit.event == event)
                    & (audit.occurred_at >= from_ms(since_ms)) & audit.reason.in_(reasons)
                    & exactly(audit.session_id, session_id))
             .tuples())
-    commits: dict[tuple[int, str], list[int]] = {}
-    for campaign_id, reason, occurred_at in rows:
-        at = audit.occurred_at.python_value(occurred_at)
-        commits.setdefault((to_ms(at), reason), []).append(campaign_id)
+    commits: dict[tuple[dt.datetime, str], list[int]] = {}
+    for campaign_id, reason, occurred_at in rows:  # one commit: one `now`, to the microsecond
+        commits.setdefault((audit.occurred_at.python_value(occurred_at), reason), []).append(
+            campaign_id)
     kind = events.PAUSED if event == PAUSE_EVENT else events.RESUMED
-    return tuple(events.Event(kind, workspace_id, session_id, tuple(sorted(ids)), reason, at_ms,
-                              next_due_ms) for (at_ms, reason), ids in sorted(commits.items()))
+    return tuple(events.Event(kind, workspace_id, session_id, tuple(sorted(ids)), reason,
+                              to_ms(at), next_due_ms)
+                 for (at, reason), ids in sorted(commits.items()))
 
 
 @dataclass(frozen=True)

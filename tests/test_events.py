@@ -113,7 +113,7 @@ def attempt(broker, message: dramatiq.Message) -> Exception | None:
     current.before_process_message(broker, proxy)
     failure = None
     try:
-        broker.get_actor(message.actor_name)(*message.args)
+        broker.get_actor(message.actor_name)(*message.args, **message.kwargs)
     except Exception as exc:  # what the worker hands to the middleware
         failure = exc
     finally:

@@ -1,8 +1,8 @@
-"""A pause or a resume check commits, then queues its events to the campaign sender. A worker
-killed in between, or Redis failing there, leaves the message to be delivered again: that
-delivery finds nothing left to do, and still tells what was committed, under the webhook ids
-the receiver may already have. The actors on Dramatiq's StubBroker, a real Redis and every
-database."""
+"""A pause or a resume check commits, then queues its events to the campaign sender. Redis
+failing in between sends the message to its retry, which finds done what the failed delivery
+did: the retry still tells what was committed, under the webhook ids the receiver may already
+have. A first delivery tells only its own commit. The actors on Dramatiq's StubBroker with its
+Retries middleware, a real Redis and every database."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ import redis
 from dramatiq.common import current_millis, dq_name
 
 from models.activity import to_ms
-from models.conflict import pause_session
+from models.conflict import committed_events, pause_session
 from models.db import utcnow
 from models.events import PAUSED, RESUMED, Event
-from models.tables import Campaign
+from models.tables import Campaign, CampaignPauseEvent
 from tests.test_events import attempt, take_all
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -34,23 +34,19 @@ def settings(settings):
 
 @pytest.fixture
 def events(stub_broker, settings):
-    """The deliveries queued so far, as (webhook-id, body), taken off the events queue."""
+    """The deliveries queued since the last call, as (webhook-id, body)."""
     def taken() -> list[tuple[str, dict]]:
-        queue = stub_broker.queues.get(settings.events_queue)
-        found = []
-        while queue is not None and not queue.empty():
-            message = dramatiq.Message.decode(queue.get_nowait())
-            queue.task_done()
-            found.append((message.args[0], json.loads(message.args[1])))
-        return found
+        if settings.events_queue not in stub_broker.queues:
+            return []
+        return [(m.args[0], json.loads(m.args[1]))
+                for m in take_all(stub_broker, settings.events_queue)]
 
     return taken
 
 
 @pytest.fixture
 def redis_fails_once_on_events(stub_broker, settings, monkeypatch):
-    """Redis refuses the first event enqueued after the commit; returns the webhook ids that
-    were refused."""
+    """Redis refuses the first event queued; returns the webhook ids it refused."""
     refused: list[str] = []
     enqueue = stub_broker.enqueue
 
@@ -65,9 +61,18 @@ def redis_fails_once_on_events(stub_broker, settings, monkeypatch):
 
 
 def sent(broker, actor_name: str, *args) -> dramatiq.Message:
-    """The message the web (or the pause, for a check) queues, taken off its queue."""
+    """The pause message the web queues, taken off its queue."""
     message = broker.get_actor(actor_name).send(*args)
     take_all(broker, message.queue_name)
+    return message
+
+
+def scheduled(broker, check) -> dramatiq.Message:
+    """The check's message as the pause schedules it, taken off the delay queue."""
+    from actors.conflict import schedule
+
+    message = schedule(check, now=utcnow())
+    take_all(broker, dq_name(message.queue_name))
     return message
 
 
@@ -78,22 +83,19 @@ def retried(broker, message: dramatiq.Message) -> dramatiq.Message:
     return retry
 
 
-def checked(check) -> tuple:
-    """The arguments of the check's message, as actors.conflict.schedule sends them."""
-    return (check.workspace_id, check.session_id, check.paused_at.isoformat(), check.attempt,
-            check.due_ms)
-
-
 def statuses(campaigns):
     return [Campaign.get_by_id(c.id).status for c in campaigns]
+
+
+def told(events) -> list[tuple[str, list[int], str]]:
+    return [(body["type"], body["data"]["campaign_ids"], body["data"]["reason"])
+            for _, body in events]
 
 
 def test_a_pause_whose_events_redis_refused_after_the_commit_tells_them_on_its_retry(
         stub_broker, account_factory, events, redis_fails_once_on_events):
     _, campaigns = account_factory(campaigns=("ongoing", "ongoing"))
-    received_ms = current_millis()
-
-    message = sent(stub_broker, "handle_mobile_activity", 1, "s1", "android", received_ms)
+    message = sent(stub_broker, "handle_mobile_activity", 1, "s1", "android", current_millis())
 
     assert isinstance(attempt(stub_broker, message).__cause__, redis.ConnectionError)
     assert statuses(campaigns) == ["paused_mobile", "paused_mobile"]  # committed
@@ -101,37 +103,36 @@ def test_a_pause_whose_events_redis_refused_after_the_commit_tells_them_on_its_r
 
     ((webhook_id, body),) = events()
     assert webhook_id == redis_fails_once_on_events[0]
-    assert (body["type"], body["data"]["campaign_ids"], body["data"]["reason"]) == (
-        "campaigns.paused", [c.id for c in campaigns], "mobile_activity")
+    assert told([(webhook_id, body)]) == [
+        ("campaigns.paused", [c.id for c in campaigns], "mobile_activity")]
     assert body["data"]["next_check_at"] is not None
 
 
-def test_a_pause_delivered_again_after_its_commit_tells_its_event_under_the_same_id(
-        stub_broker, account_factory, events):
-    _, campaigns = account_factory(campaigns=("ongoing",))
-    received_ms = current_millis()
+def test_a_retry_that_pauses_more_still_tells_what_the_failed_delivery_paused(
+        stub_broker, account_factory, events, redis_fails_once_on_events):
+    account, (first,) = account_factory(campaigns=("ongoing",))
+    message = sent(stub_broker, "handle_mobile_activity", 1, "s1", "android", current_millis())
+    assert attempt(stub_broker, message) is not None
+    later = Campaign.create(workspace_id=1, whatsapp_account_id=account.id, name="later",
+                            status="ongoing")  # started by the sender before the retry
 
-    message = sent(stub_broker, "handle_mobile_activity", 1, "s1", "android", received_ms)
+    assert attempt(stub_broker, retried(stub_broker, message)) is None
 
-    assert attempt(stub_broker, message) is None
-    first = events()
-    # The worker died before acknowledging it: Dramatiq hands the same message out again.
-    assert attempt(stub_broker, message) is None
-
-    assert [(i, b["type"]) for i, b in events()] == [(first[0][0], "campaigns.paused")]
-    assert len(first) == 1
+    sent_events = events()
+    assert told(sent_events) == [("campaigns.paused", [first.id], "mobile_activity"),
+                                 ("campaigns.paused", [later.id], "mobile_activity")]
+    assert sent_events[0][0] == redis_fails_once_on_events[0]
 
 
-def test_phone_activity_received_after_the_pause_committed_tells_nothing_again(
-        stub_broker, account_factory, events):
+def test_a_first_delivery_tells_only_its_own_commit(stub_broker, account_factory, events):
     account_factory(campaigns=("ongoing",))
-    pause = sent(stub_broker, "handle_mobile_activity", 1, "s1", "android", current_millis())
-    assert attempt(stub_broker, pause) is None
-    assert len(events()) == 1
-    time.sleep(0.002)  # a webhook received after the commit, not in the same millisecond
+    # Two phone messages: the second webhook came in while the first one's pause ran.
+    first = sent(stub_broker, "handle_mobile_activity", 1, "s1", "android", current_millis())
+    second = sent(stub_broker, "handle_mobile_activity", 1, "s1", "android", current_millis())
 
-    typing_on = sent(stub_broker, "handle_mobile_activity", 1, "s1", "android", current_millis())
-    assert attempt(stub_broker, typing_on) is None
+    assert attempt(stub_broker, first) is None
+    assert len(events()) == 1
+    assert attempt(stub_broker, second) is None
 
     assert events() == []
 
@@ -141,7 +142,7 @@ def test_a_resume_check_whose_events_redis_refused_after_the_commit_tells_them_o
     _, campaigns = account_factory(tier=4, campaigns=("ongoing", "ongoing"))
     at = utcnow() - dt.timedelta(seconds=settings.cooldown_for(4) + 5)
     check = pause_session(settings, 1, "s1", now=at, last_activity_ms=to_ms(at)).next_check
-    message = sent(stub_broker, "auto_resume_campaign", *checked(check))
+    message = scheduled(stub_broker, check)
 
     assert isinstance(attempt(stub_broker, message).__cause__, redis.ConnectionError)
     assert statuses(campaigns) == ["ongoing", "ongoing"]  # committed
@@ -149,27 +150,41 @@ def test_a_resume_check_whose_events_redis_refused_after_the_commit_tells_them_o
 
     ((webhook_id, body),) = events()
     assert webhook_id == redis_fails_once_on_events[0]
-    assert (body["type"], body["data"]["campaign_ids"], body["data"]["reason"]) == (
-        "campaigns.resumed", [c.id for c in campaigns], "quiet")
+    assert told([(webhook_id, body)]) == [
+        ("campaigns.resumed", [c.id for c in campaigns], "quiet")]
 
 
-def test_a_check_that_finds_the_phone_in_use_tells_no_earlier_resume(
-        stub_broker, settings, account_factory, events, store):
-    account_factory(tier=4, campaigns=("ongoing",))
-    cooldown = settings.cooldown_for(4)
-    at = utcnow() - dt.timedelta(seconds=cooldown + 5)
-    first = pause_session(settings, 1, "s1", now=at, last_activity_ms=to_ms(at)).next_check
-    assert attempt(stub_broker, sent(stub_broker, "auto_resume_campaign", *checked(first))) \
-        is None
-    assert [b["type"] for _, b in events()] == ["campaigns.resumed"]
-    later = utcnow()
-    again = pause_session(settings, 1, "s1", now=later, last_activity_ms=to_ms(later)).next_check
-    events()  # what that pause told
+def test_a_retried_check_that_resumes_the_rest_still_tells_what_the_failed_delivery_resumed(
+        stub_broker, settings, account_factory, events, redis_fails_once_on_events):
+    _, (quick,) = account_factory(tier=4, campaigns=("ongoing",))  # 20 s
+    _, (slow,) = account_factory(tier=3, campaigns=("ongoing",))  # 30 s, same session
+    at = utcnow() - dt.timedelta(seconds=settings.cooldown_for(3) - 0.5)
+    check = pause_session(settings, 1, "s1", now=at, last_activity_ms=to_ms(at)).next_check
+    message = scheduled(stub_broker, check)
 
-    assert attempt(stub_broker, sent(stub_broker, "auto_resume_campaign", *checked(again))) \
-        is None
+    assert attempt(stub_broker, message) is not None
+    assert statuses([quick, slow]) == ["ongoing", "paused_mobile"]
+    time.sleep(0.6)  # the slow one's cooldown is over by the retry
+    assert attempt(stub_broker, retried(stub_broker, message)) is None
 
-    assert events() == []  # still within its cooldown; the first resume is not told again
+    sent_events = events()
+    assert told(sent_events) == [("campaigns.resumed", [quick.id], "quiet"),
+                                 ("campaigns.resumed", [slow.id], "quiet")]
+    assert sent_events[0][0] == redis_fails_once_on_events[0]
+
+
+def test_two_commits_in_one_millisecond_stay_two_events_with_their_own_ids(db):
+    at = dt.datetime(2026, 11, 29, 12, 0, 0, 123_100)
+    for campaign_id, occurred_at in ((7, at), (8, at + dt.timedelta(microseconds=500))):
+        CampaignPauseEvent.create(workspace_id=1, campaign_id=campaign_id, session_id="s1",
+                                  event="paused", reason="mobile_activity",
+                                  occurred_at=occurred_at)
+
+    found = committed_events(1, "s1", "paused", ("mobile_activity",),
+                             since_ms=to_ms(at) - 1000, next_due_ms=None)
+
+    made = [Event(PAUSED, 1, "s1", (cid,), "mobile_activity", to_ms(at), None) for cid in (7, 8)]
+    assert [e.webhook_id() for e in found] == [e.webhook_id() for e in made]
 
 
 def test_one_commit_makes_one_webhook_id_and_each_commit_its_own():

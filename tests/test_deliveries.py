@@ -148,6 +148,10 @@ def test_a_seen_key_does_not_grow_with_the_message_id(client, redis_client):
     "/api/v1/whatsapp/webhook/messages-upsert",
     "/api/v1/workspaces/7/whatsapp/webhook/messages-upsert",
     "/api/v1/workspaces/7/whatsapp/webhook/send-message",  # the name is not read: the body is
+    # Evolution appends the segment to the URL as configured, trailing slash and all.
+    "/api/v1/workspaces/7/whatsapp/webhook//messages-upsert",
+    "/api/v1/whatsapp/webhook/messages-upsert/",
+    "/api/v1/workspaces/7/whatsapp/webhook/",
 ])
 def test_evolutions_by_events_urls_take_the_delivery(make_client, redis_client, path):
     client = make_client(resolve_workspace=lambda session_id: 7)  # shop-1's one account

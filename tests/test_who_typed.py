@@ -37,6 +37,7 @@ def session_of(body: dict) -> str:
     ("waha_message_any_app", "app", "app", "label"),
     ("waha_message_any_group", "app", "app", "label"),
     ("waha_message_any_no_source", "android", None, "message_id"),
+    ("waha_message_any_gows_app", "app", "app", "label"),
     ("node_mobile_activity_detected", "android", "android", "label"),
     ("node_wwebjs_ios", "ios", "ios", "label"),
     ("node_mobile_activity_no_label", "desktop", None, "message_id"),
@@ -72,6 +73,19 @@ def test_a_gateways_own_send_labelled_as_a_phone_pauses_nothing_and_says_why(
     assert conflict_keys(redis_client) == [] and pause_jobs(stub_broker) == []
 
 
+def test_a_message_typed_on_whatsapp_web_carries_a_web_clients_id_whatever_waha_says(
+        client, redis_client, stub_broker):
+    # WAHA's GOWS engine says `app` for whatever another linked device sent; on WhatsApp Web
+    # that id is shaped as every gateway's own sends are, so it is web (not a WAHA trigger).
+    response = post(client, gateway_body("waha_message_any_gows_web_typed"), path=SCOPED)
+
+    assert response.status_code == 200 and response.json["reason"] == "gateway_device"
+    assert response.json["data"] == {"device_type": "web", "device_label": "app",
+                                     "decided_by": "message_id"}
+    assert "WhatsApp Web" in response.json["message"]
+    assert conflict_keys(redis_client) == [] and pause_jobs(stub_broker) == []
+
+
 @pytest.mark.parametrize("fixture, reason", [
     ("waha_message_any_api", "gateway_device"),
     ("evolution_messages_upsert_web", "gateway_device"),
@@ -99,6 +113,18 @@ def test_with_web_listed_a_person_on_whatsapp_web_pauses(web_listed, redis_clien
     assert response.json["message"] == QUEUED and response.json["data"]["device_type"] == "web"
     assert activity_hash(redis_client, 7, "shop-1")["device_type"] == "web"
     assert [job.args for job in pause_jobs(stub_broker)] == [(7, "shop-1", "web")]
+
+
+def test_with_web_listed_evolutions_own_auto_reply_to_a_call_pauses_nothing(
+        web_listed, redis_client, stub_broker):
+    # Evolution posts the reply it sends to a call as messages.upsert, from Baileys' own send
+    # (status PENDING), where a message typed on another device arrives SERVER_ACK.
+    response = post(web_listed, gateway_body("evolution_messages_upsert_call_reply"),
+                    path=SCOPED)
+
+    assert response.status_code == 200 and response.json["reason"] == "gateway_device"
+    assert "PENDING" in response.json["message"]
+    assert conflict_keys(redis_client) == [] and pause_jobs(stub_broker) == []
 
 
 def test_with_web_or_api_listed_an_api_send_still_pauses_nothing(

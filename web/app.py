@@ -3,6 +3,7 @@ only place that reads the environment, for gunicorn."""
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -44,7 +45,8 @@ def create_app(
     resource's idea of now; `follow_up` schedules the check and sends the events of an
     operator's action once it is committed; `workspace_auth` checks workspaces' own webhook
     credentials (default: in the database)."""
-    app = falcon.App(middleware=[CloseDatabase()])
+    app = falcon.App(middleware=[TidyPath(), CloseDatabase()])
+    app.req_options.strip_url_path_trailing_slash = True
     errors.install(app)
     webhook = WebhookResource(settings, store, enqueue_pause,
                               resolve_workspace or workspace_of_session, clock, workspace_auth)
@@ -72,6 +74,16 @@ def create_app(
     app.add_route("/openapi.json", OpenApiResource())
     dashboard.add_routes(app, settings, store, clock)
     return app
+
+
+class TidyPath:
+    """Route a path with doubled slashes as its tidy form. Evolution appends its byEvents
+    segment to the URL as configured: one configured with a trailing slash posts to
+    `.../webhook//messages-upsert`, and a 404 would never be retried (the event lost)."""
+
+    def process_request(self, req, resp):
+        if "//" in req.path:
+            req.path = re.sub("/{2,}", "/", req.path)
 
 
 class CloseDatabase:

@@ -105,8 +105,9 @@ def why_not_activity(device: Device, message_id: object) -> str:
     """The gateway_device message: what was decided and why, so a user sees why nothing paused."""
     if device.overridden:
         return (f"Message id {bare_id(message_id)!r} is a web or API client's send (3E + 20 "
-                f"characters), whatever the gateway's label {device.label!r} says: "
-                "a gateway's own send, not phone activity")
+                f"characters: a gateway's own send, or WhatsApp Web), whatever the gateway's "
+                f"label {device.label!r} says: not phone activity unless "
+                "CAMPAIGN_CONFLICT_TRIGGER_DEVICE_TYPES lists web")
     if device.type in NEVER_ACTIVITY:
         return f"Device {device.type!r} is the gateway's API: never phone activity"
     return (f"Device {device.type!r} is a web or API client (decided by the {_by(device)}): "

@@ -73,6 +73,12 @@ def _evolution(body: dict) -> Report | Ignored:
     key = _object(data.get("key"), "data.key")
     if key.get("fromMe") is not True:
         return Ignored("not_from_me", "A contact's message is not phone activity")
+    if data.get("status") == "PENDING":
+        # Baileys marks the owner's messages from other devices SERVER_ACK as it receives
+        # them; PENDING is a message this gateway built itself, such as the auto-reply to a
+        # call, which Evolution posts as messages.upsert with a web client's id.
+        return Ignored("gateway_device", "Status 'PENDING': a message the gateway built itself "
+                                         "(an auto-reply, say), not phone activity")
     return _report(body.get("instance"), None, data.get("source"), key.get("id"),
                    _unix_ms(data.get("messageTimestamp")))
 

@@ -126,11 +126,36 @@ def test_a_fixture_as_captured_in_2025_is_stale_and_pauses_nothing(
     assert conflict_keys(redis_client) == [] and pause_jobs(stub_broker) == []
 
 
-def test_evolution_batches_are_judged_by_their_first_message(client, stub_broker):
-    body = gateway_body("evolution_messages_upsert_phone")
-    body["data"] = [body["data"], gateway_body("evolution_messages_upsert_contact")["data"]]
+@pytest.mark.parametrize("first", [
+    "evolution_messages_upsert_contact", "evolution_messages_upsert_call_reply",
+    "evolution_messages_upsert_web", "evolution_messages_upsert_phone"])
+def test_a_batch_of_a_chats_messages_pauses_when_the_owner_typed_any_of_them(
+        client, redis_client, stub_broker, first):
+    # As builds of Evolution that buffer a chat's messages post them.
+    body = {**gateway_body("evolution_messages_upsert_phone"), "isBuffered": True, "count": 2}
+    body["data"] = [gateway_body(first)["data"], body["data"]]
 
-    assert post(client, body, path=SCOPED).json["message"] == QUEUED
+    response = post(client, body, path=SCOPED)
+
+    assert response.json["message"] == QUEUED and response.json["data"]["device_type"] == "ios"
+    assert activity_hash(redis_client, 7, "shop-1")["last_message_id"] == "3A5F1C2B9E0D4A7B8C11"
+
+
+@pytest.mark.parametrize("batch, reason", [
+    ([], "unknown_event"),
+    (["evolution_messages_upsert_contact"], "not_from_me"),
+    (["evolution_messages_upsert_contact", "evolution_messages_upsert_call_reply"],
+     "gateway_device"),
+])
+def test_a_batch_without_the_owners_typing_pauses_nothing_and_says_why(
+        client, redis_client, stub_broker, batch, reason):
+    body = {**gateway_body("evolution_messages_upsert_phone"), "isBuffered": True,
+            "count": len(batch), "data": [gateway_body(name)["data"] for name in batch]}
+
+    response = post(client, body, path=SCOPED)
+
+    assert response.status_code == 200 and response.json["reason"] == reason
+    assert conflict_keys(redis_client) == [] and pause_jobs(stub_broker) == []
 
 
 def test_evolution_upper_case_event_names_are_understood(client, stub_broker):

@@ -67,8 +67,10 @@ def _node(body: dict) -> Report:
 
 def _evolution(body: dict) -> Report | Ignored:
     data = body.get("data")
-    if isinstance(data, list):  # some Evolution versions batch messages; the first decides
-        data = data[0] if data else {}
+    if isinstance(data, list):
+        if not data:
+            return Ignored("unknown_event", "An empty batch of messages is not phone activity")
+        data = _owners(data)
     data = _object(data, "data")
     key = _object(data.get("key"), "data.key")
     if key.get("fromMe") is not True:
@@ -81,6 +83,21 @@ def _evolution(body: dict) -> Report | Ignored:
                                          "(an auto-reply, say), not phone activity")
     return _report(body.get("instance"), None, data.get("source"), key.get("id"),
                    _unix_ms(data.get("messageTimestamp")))
+
+
+def _owners(batch: list) -> object:
+    """The message of a batch (Evolution builds that buffer messages post a chat's at once)
+    that speaks for it: the first one the owner typed on a device that can pause, else the
+    first of the owner's, else the first."""
+    def owners(item) -> bool:
+        key = item.get("key") if isinstance(item, dict) else None
+        return isinstance(key, dict) and key.get("fromMe") is True
+
+    mine = [item for item in batch if owners(item)]
+    quiet = (devices.WEB, *devices.NEVER_ACTIVITY)
+    typed = [item for item in mine if item.get("status") != "PENDING" and devices.decide(
+        item.get("source"), item["key"].get("id")).type not in quiet]
+    return (typed or mine or batch)[0]
 
 
 def _waha(body: dict) -> Report | Ignored:

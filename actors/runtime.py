@@ -46,17 +46,30 @@ _current: Runtime | None = None
 # twice, and every actor is idempotent.
 HEARTBEAT_TIMEOUT_MS = 5_000
 MAINTENANCE_CHANCE = 100_000
+# Seconds a Redis command waits for a free connection of its process's pool before failing as
+# Redis being unreachable would (a webhook then answers 503, a message is retried).
+POOL_WAIT_S = 5
 
 
-def redis_client(settings: Settings, **overrides) -> redis.Redis:
+def redis_client(settings: Settings, *, name: str | None = None, **overrides) -> redis.Redis:
     """The Redis client every process uses: bounded timeouts, so an unreachable server is an
-    error in seconds instead of a hang; checked connections after a restart; and a rediss://
-    server's certificate checked as REDIS_SSL_CERT_REQS (or the URL's ssl_cert_reqs) says."""
+    error in seconds instead of a hang; checked connections after a restart; a rediss://
+    server's certificate checked as REDIS_SSL_CERT_REQS (or the URL's ssl_cert_reqs) says.
+
+    At most REDIS_MAX_CONNECTIONS connections, waited for when all are in use: left open, a
+    burst of webhooks made a web process open one per request in flight (29 for 200 at once)
+    and keep them, past what a small plan allows (Heroku's mini: 20 in all), where every
+    process's next connection is refused. `name` shows in CLIENT LIST (phoneguard-<name>)."""
     options = {"socket_timeout": 5, "socket_connect_timeout": 2, "health_check_interval": 10,
                "retry_on_timeout": False,
+               "max_connections": settings.redis_max_connections, "timeout": POOL_WAIT_S,
+               **({"client_name": f"phoneguard-{name}"} if name else {}),
                **redis_tls_options(settings.redis_url, settings.redis_ssl_cert_reqs),
                **overrides}
-    return redis.Redis.from_url(settings.redis_url, **options)
+    pool = redis.BlockingConnectionPool.from_url(settings.redis_url, **options)
+    client = redis.Redis(connection_pool=pool)
+    client.auto_close_connection_pool = True  # as Redis.from_url's: closed with the client
+    return client
 
 
 def from_env(process: str) -> Runtime:
@@ -69,15 +82,15 @@ def from_env(process: str) -> Runtime:
     except ConfigError as exc:
         print(f"phoneguard {process}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    return setup(settings)
+    return setup(settings, name=process)
 
 
 def setup(
     settings: Settings, *, broker: dramatiq.Broker | None = None,
-    client: redis.Redis | None = None,
+    client: redis.Redis | None = None, name: str | None = None,
 ) -> Runtime:
     global _current
-    client = client or redis_client(settings)
+    client = client or redis_client(settings, name=name)
     broker = broker or RedisBroker(client=client, namespace=keys.BROKER_NAMESPACE,
                                    heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
                                    maintenance_chance=MAINTENANCE_CHANCE)

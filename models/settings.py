@@ -31,6 +31,8 @@ class Settings:
     redis_url: str = DEFAULT_REDIS_URL
     # How a rediss:// server's certificate is checked: "none" for a provider's self-signed one.
     redis_ssl_cert_reqs: str = "required"
+    # Connections to Redis one process may hold at once; more users wait for one.
+    redis_max_connections: int = 8
     port: int = 8000
     web_concurrency: int = 2
     webhook_secrets: tuple[bytes, ...] = ()
@@ -72,6 +74,7 @@ class Settings:
             database_url=database_url,
             redis_url=redis_url,
             redis_ssl_cert_reqs=cert_reqs,
+            redis_max_connections=env.integer("REDIS_MAX_CONNECTIONS", 8, minimum=1),
             port=env.integer("PORT", 8000, minimum=1),
             web_concurrency=env.integer("WEB_CONCURRENCY", 2, minimum=1),
             webhook_secrets=env.webhook_secrets("WEBHOOK_SECRET"),

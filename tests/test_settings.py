@@ -87,6 +87,7 @@ def test_a_tier_missing_from_the_map_gets_the_default_cooldown():
     ("WEBHOOK_MAX_BODY_BYTES", "1MB"),
     ("PORT", "http"),
     ("WEB_CONCURRENCY", "0"),
+    ("REDIS_MAX_CONNECTIONS", "0"),
     ("WEBHOOK_SECRET", "a-plain-password"),
     ("WEBHOOK_SECRET", "whsec_abcde"),  # five characters: no padding makes that base64
     ("WEBHOOK_SECRET", "whsec_not*base64!"),

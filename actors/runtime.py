@@ -66,10 +66,8 @@ def redis_client(settings: Settings, *, name: str | None = None, **overrides) ->
                **({"client_name": f"phoneguard-{name}"} if name else {}),
                **redis_tls_options(settings.redis_url, settings.redis_ssl_cert_reqs),
                **overrides}
-    pool = redis.BlockingConnectionPool.from_url(settings.redis_url, **options)
-    client = redis.Redis(connection_pool=pool)
-    client.auto_close_connection_pool = True  # as Redis.from_url's: closed with the client
-    return client
+    return redis.Redis.from_pool(redis.BlockingConnectionPool.from_url(settings.redis_url,
+                                                                       **options))
 
 
 def from_env(process: str) -> Runtime:

@@ -14,6 +14,7 @@ from scripts.gateway_bodies import with_media
 from tests.fixtures import gateway_body, node_event
 from tests.signatures import encode, standard_headers
 from tests.web_helpers import (
+    API,
     QUEUED,
     WEBHOOK,
     activity_hash,
@@ -160,6 +161,21 @@ def test_evolutions_by_events_urls_take_the_delivery(make_client, redis_client, 
 
     assert response.status_code == 200 and response.json["message"] == QUEUED
     assert activity_hash(redis_client, 7, "shop-1")["message_count"] == "1"
+
+
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/api/v1/workspaces/1/sessions/s1%2F"),
+    ("POST", "/api/v1/workspaces/1/sessions/s1%2F/resume"),
+    ("POST", "/api/v1/workspaces/1/sessions/%2Fs1/resume"),
+    ("GET", "/api/v1/workspaces/1/sessions/s1/"),
+])
+def test_only_webhook_paths_are_tidied_so_a_slash_never_names_another_session(
+        client, account_factory, method, path):
+    account_factory()  # session s1: tidied, each of these paths would name it
+
+    response = client.simulate_request(method, path, headers=API)
+
+    assert response.status_code == 404
 
 
 @pytest.mark.parametrize("suffix", ["connection-update", "no-such-event", "QRCODE_UPDATED"])

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import time
 
 import dramatiq
 import pytest
@@ -155,16 +154,20 @@ def test_a_resume_check_whose_events_redis_refused_after_the_commit_tells_them_o
 
 
 def test_a_retried_check_that_resumes_the_rest_still_tells_what_the_failed_delivery_resumed(
-        stub_broker, settings, account_factory, events, redis_fails_once_on_events):
+        stub_broker, settings, account_factory, events, redis_fails_once_on_events,
+        monkeypatch):
+    from actors import conflict as conflict_actors
+
     _, (quick,) = account_factory(tier=4, campaigns=("ongoing",))  # 20 s
     _, (slow,) = account_factory(tier=3, campaigns=("ongoing",))  # 30 s, same session
-    at = utcnow() - dt.timedelta(seconds=settings.cooldown_for(3) - 0.5)
+    at = utcnow() - dt.timedelta(minutes=5)
     check = pause_session(settings, 1, "s1", now=at, last_activity_ms=to_ms(at)).next_check
     message = scheduled(stub_broker, check)
 
+    monkeypatch.setattr(conflict_actors, "utcnow", lambda: at + dt.timedelta(seconds=25))
     assert attempt(stub_broker, message) is not None
     assert statuses([quick, slow]) == ["ongoing", "paused_mobile"]
-    time.sleep(0.6)  # the slow one's cooldown is over by the retry
+    monkeypatch.setattr(conflict_actors, "utcnow", lambda: at + dt.timedelta(seconds=35))
     assert attempt(stub_broker, retried(stub_broker, message)) is None
 
     sent_events = events()

@@ -141,6 +141,18 @@ def test_a_batch_of_a_chats_messages_pauses_when_the_owner_typed_any_of_them(
     assert activity_hash(redis_client, 7, "shop-1")["last_message_id"] == "3A5F1C2B9E0D4A7B8C11"
 
 
+def test_in_a_batch_a_message_typed_on_whatsapp_web_outranks_the_gateways_own_reply(
+        client, stub_broker):
+    body = {**gateway_body("evolution_messages_upsert_phone"), "isBuffered": True, "count": 2,
+            "data": [gateway_body(name)["data"] for name in
+                     ("evolution_messages_upsert_call_reply", "evolution_messages_upsert_web")]}
+
+    response = post(client, body, path=SCOPED)
+
+    assert response.json["data"]["device_type"] == "web"  # a trigger only where web is listed
+    assert "PENDING" not in response.json["message"]
+
+
 @pytest.mark.parametrize("batch, reason", [
     ([], "unknown_event"),
     (["evolution_messages_upsert_contact"], "not_from_me"),

@@ -45,8 +45,7 @@ def create_app(
     resource's idea of now; `follow_up` schedules the check and sends the events of an
     operator's action once it is committed; `workspace_auth` checks workspaces' own webhook
     credentials (default: in the database)."""
-    app = falcon.App(middleware=[TidyPath(), CloseDatabase()])
-    app.req_options.strip_url_path_trailing_slash = True
+    app = falcon.App(middleware=[TidyWebhookPath(), CloseDatabase()])
     errors.install(app)
     webhook = WebhookResource(settings, store, enqueue_pause,
                               resolve_workspace or workspace_of_session, clock, workspace_auth)
@@ -76,14 +75,19 @@ def create_app(
     return app
 
 
-class TidyPath:
-    """Route a path with doubled slashes as its tidy form. Evolution appends its byEvents
-    segment to the URL as configured: one configured with a trailing slash posts to
-    `.../webhook//messages-upsert`, and a 404 would never be retried (the event lost)."""
+class TidyWebhookPath:
+    """Route a webhook path with doubled slashes or a trailing one as its tidy form. Evolution
+    appends its byEvents segment to the URL as configured: one configured with a trailing
+    slash posts to `.../webhook//messages-upsert`, and a 404 would never be retried (the event
+    lost). Other routes keep their paths: there an empty segment is a session id (`%2F` is
+    decoded before routing), which must never name another session."""
 
     def process_request(self, req, resp):
-        if "//" in req.path:
-            req.path = re.sub("/{2,}", "/", req.path)
+        if WEBHOOK_PATH.match(req.path) and ("//" in req.path or req.path.endswith("/")):
+            req.path = re.sub("/{2,}", "/", req.path).rstrip("/")
+
+
+WEBHOOK_PATH = re.compile(r"/api/v1/(workspaces/[^/]+/)?whatsapp/webhook(/|$)")
 
 
 class CloseDatabase:

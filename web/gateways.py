@@ -87,17 +87,14 @@ def _evolution(body: dict) -> Report | Ignored:
 
 def _owners(batch: list) -> object:
     """The message of a batch (Evolution builds that buffer messages post a chat's at once)
-    that speaks for it: the first one the owner typed on a device that can pause, else the
-    first of the owner's, else the first."""
-    def owners(item) -> bool:
-        key = item.get("key") if isinstance(item, dict) else None
-        return isinstance(key, dict) and key.get("fromMe") is True
-
-    mine = [item for item in batch if owners(item)]
-    quiet = (devices.WEB, *devices.NEVER_ACTIVITY)
-    typed = [item for item in mine if item.get("status") != "PENDING" and devices.decide(
-        item.get("source"), item["key"].get("id")).type not in quiet]
-    return (typed or mine or batch)[0]
+    that speaks for it: the owner's first typed on a phone or desktop, else on any device,
+    else the first of the owner's, else the first."""
+    mine = [item for item in batch if isinstance(item, dict)
+            and isinstance(item.get("key"), dict) and item["key"].get("fromMe") is True]
+    typed = [item for item in mine if item.get("status") != "PENDING"]
+    phone = [item for item in typed if devices.decide(item.get("source"), item["key"].get("id"))
+             .type not in (devices.WEB, "unknown", *devices.NEVER_ACTIVITY)]
+    return (phone or typed or mine or batch)[0]
 
 
 def _waha(body: dict) -> Report | Ignored:

@@ -16,8 +16,9 @@ from peewee import fn
 
 from models import events
 from models import statements as sql
-from models.activity import from_ms, to_ms
-from models.db import Statement, database, exactly, write_locked
+from models.activity import to_ms
+from models.committed import or_committed
+from models.db import Statement, database, write_locked
 from models.settings import Settings
 from models.tables import (
     ONGOING,
@@ -28,7 +29,6 @@ from models.tables import (
     RESUMED_FORCED,
     RESUMED_QUIET,
     Campaign,
-    CampaignPauseEvent,
     WhatsappAccount,
 )
 
@@ -74,7 +74,7 @@ def pause_session(
     """Pause every ongoing campaign of the session in one transaction and say which check
     should follow. Running it twice pauses nothing the second time. A retry gives `since_ms`:
     its events then include the pauses the audit trail holds from then on (what its failed
-    delivery committed, see committed_events)."""
+    delivery committed, see models.committed)."""
     accounts = session_accounts(workspace_id, session_id)
     if not accounts:
         return Outcome([])
@@ -94,15 +94,15 @@ def pause_session(
     writes = write_locked(sql.pausable(workspace_id, list(accounts)), plan)
     if not writes.ids:
         cooldown = min(settings.cooldown_for(tier) for tier in accounts.values())
-        return Outcome([], events=_or_committed(
+        return Outcome([], events=or_committed(
             tuple, workspace_id, session_id, PAUSE_EVENT, (REASON_MOBILE,), since_ms=since_ms,
             next_due_ms=base_ms + cooldown * 1000))
     stored = stored_pause_time(writes.ids[0], now)
     own = partial(paused_events, workspace_id, session_id, writes.ids, REASON_MOBILE, now=now,
                   next_due_ms=writes.next_due_ms)
     return Outcome(writes.ids, Check(workspace_id, session_id, stored, 1, writes.next_due_ms),
-                   _or_committed(own, workspace_id, session_id, PAUSE_EVENT, (REASON_MOBILE,),
-                                 since_ms=since_ms, next_due_ms=writes.next_due_ms))
+                   or_committed(own, workspace_id, session_id, PAUSE_EVENT, (REASON_MOBILE,),
+                                since_ms=since_ms, next_due_ms=writes.next_due_ms))
 
 
 def stored_pause_time(campaign_id: int, now: dt.datetime) -> dt.datetime:
@@ -146,7 +146,7 @@ def check_resume(
                           check.attempt + 1, writes.next_due_ms)
     own = partial(resumed_events, check.workspace_id, check.session_id, writes.reasons,
                   now=now, next_due_ms=writes.next_due_ms)
-    return Outcome(writes.ids, following, _or_committed(
+    return Outcome(writes.ids, following, or_committed(
         own, check.workspace_id, check.session_id, RESUME_EVENT, (RESUMED_QUIET, RESUMED_FORCED),
         since_ms=since_ms, next_due_ms=writes.next_due_ms))
 
@@ -169,43 +169,6 @@ def resumed_events(workspace_id: int, session_id: str, reasons: dict[int, str], 
     at_ms = to_ms(now)
     return tuple(events.Event(events.RESUMED, workspace_id, session_id, tuple(ids), reason,
                               at_ms, next_due_ms) for reason, ids in by_reason.items())
-
-
-def _or_committed(own: Callable[[], tuple[events.Event, ...]], workspace_id: int,
-                  session_id: str, event: str, reasons: tuple[str, ...], *,
-                  since_ms: int | None, next_due_ms: int | None):
-    """`own`, the events of a first delivery's commit (made only when called); on a retry
-    (`since_ms` given), every commit the audit trail holds from then on instead: the retry's
-    own and what its failed delivery committed (committed_events)."""
-    if since_ms is None:
-        return own
-    return partial(committed_events, workspace_id, session_id, event, reasons,
-                   since_ms=since_ms, next_due_ms=next_due_ms)
-
-
-def committed_events(workspace_id: int, session_id: str, event: str, reasons: tuple[str, ...],
-                     *, since_ms: int, next_due_ms: int | None) -> tuple[events.Event, ...]:
-    """The events of the session's pauses or resumes (`event`, for `reasons`) that the audit
-    trail holds from `since_ms` on, one per commit and reason, as they were first made.
-
-    A pause or a check commits, then queues its events: Redis failing in between sends the
-    message to its retry, which finds done what its failed delivery did. It tells these too.
-    Their webhook ids are those of the first making, so the receiver dedupes whichever it
-    already has; only `next_check_at` is as known now."""
-    audit = CampaignPauseEvent
-    rows = (audit.select(audit.campaign_id, audit.reason, audit.occurred_at)
-            .where((audit.workspace_id == workspace_id) & (audit.event == event)
-                   & (audit.occurred_at >= from_ms(since_ms)) & audit.reason.in_(reasons)
-                   & exactly(audit.session_id, session_id))
-            .tuples())
-    commits: dict[tuple[dt.datetime, str], list[int]] = {}
-    for campaign_id, reason, occurred_at in rows:  # one commit: one `now`, to the microsecond
-        commits.setdefault((audit.occurred_at.python_value(occurred_at), reason), []).append(
-            campaign_id)
-    kind = events.PAUSED if event == PAUSE_EVENT else events.RESUMED
-    return tuple(events.Event(kind, workspace_id, session_id, tuple(sorted(ids)), reason,
-                              to_ms(at), next_due_ms)
-                 for (at, reason), ids in sorted(commits.items()))
 
 
 @dataclass(frozen=True)

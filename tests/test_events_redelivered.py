@@ -16,7 +16,8 @@ import redis
 from dramatiq.common import current_millis, dq_name
 
 from models.activity import to_ms
-from models.conflict import committed_events, pause_session
+from models.committed import committed_events
+from models.conflict import pause_session
 from models.db import utcnow
 from models.events import PAUSED, RESUMED, Event
 from models.tables import Campaign, CampaignPauseEvent

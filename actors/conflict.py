@@ -26,10 +26,10 @@ from models.deployment_metrics import PAUSE_LATENCY, RESUME_LATENESS, Histogram
 log = logging.getLogger("phoneguard.actors")
 
 PAUSE_BACKOFF = (5, 30, 60)
+RESUME_BACKOFF = (10, 60, 120)
 # How far apart the clocks of the web and worker hosts may be for a retry to find what its
 # failed delivery committed; a wider window only tells more events again, under their ids.
 CLOCK_SKEW_MS = 5_000
-RESUME_BACKOFF = (10, 60, 120)
 
 _queue = runtime.current().settings.queue
 

@@ -26,7 +26,7 @@ def own_send_id() -> str:
 def node_body(session_id: str, workspace_id: int | None, device: str, now: float,
               bare_id: str | None = None) -> dict:
     data = {"device_type": device,
-            "message_id": f"true_{CONTACT}@c.us_{bare_id or _hex(10)}"}
+            "message_id": f"true_{CONTACT}@c.us_{bare_id or evolution_message_id(device)}"}
     if workspace_id is not None:
         data["workspace_id"] = workspace_id
     return {"event": "mobile_activity_detected", "session_id": session_id,
@@ -34,7 +34,8 @@ def node_body(session_id: str, workspace_id: int | None, device: str, now: float
 
 
 def evolution_message_id(device: str) -> str:
-    """Baileys derives `source` from the id's shape; keep the two consistent."""
+    """An id of `device`'s shape: Baileys derives `source` from it, and whatsapp-web.js its
+    `deviceType`, so the two stay consistent."""
     if device == "ios":
         return "3A" + _hex(9)
     if device == "web":
